@@ -1,0 +1,239 @@
+"""Benchmark: training patches per second delivered by ``kerasdenoise.data.patch_dataset``.
+
+Default workload (DN-ResNet's): 33x33 gray patches with 17x17 clean targets, degraded with
+``gaussian:sigma=10..75|poisson:peak=1..8``, batches of 64, cropped from the embedded
+scikit-image training photographs.  After a warm-up it times a fixed number of batches (in interleaved rounds, median kept) for each
+way of applying the per-element degradation (``map_fn`` over the batch, which ``patch_dataset``
+uses by default, see ``pipeline.DEGRADE_MODE``; ``tf.vectorized_map``; per element before
+batching), prints a table and writes
+``benchmarks/results/pipeline.json`` and ``pipeline.png`` (bars against the rate a DN-ResNet-13
+training step on this CPU consumes: about 0.35 s per batch of 64, i.e. ~183 patches/s).
+
+    python benchmarks/pipeline.py                       # embedded default images
+    python benchmarks/pipeline.py --train Train400      # shared data set (needs the data)
+    python benchmarks/pipeline.py --data-dir /path/to/shared/data --train Train400
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# A DN-ResNet-13 training step (33x33 gray, batch 64) measured on this 2-core CPU machine.
+TRAIN_STEP_SECONDS_PER_BATCH = 0.35
+MODES = ("map_fn", "vectorized", "per_element")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def uptime_line() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def start_stream(images, names, args, mode):
+    """Build the stream for ``mode`` and run its warm-up batches: (iterator, seconds)."""
+    from kerasdenoise.data.pipeline import _build_patch_dataset
+
+    start = time.perf_counter()
+    dataset = _build_patch_dataset(
+        images,
+        names=names,
+        patch_size=args.patch_size,
+        target_size=args.target_size,
+        degradation=args.degradation,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        degrade_mode=mode,
+    )
+    iterator = iter(dataset)
+    for _ in range(args.warmup):
+        next(iterator)
+    return iterator, time.perf_counter() - start
+
+
+def time_batches(iterator, batches) -> float:
+    """Seconds to pull ``batches`` batches (as numpy, as Keras would consume them)."""
+    start = time.perf_counter()
+    for _ in range(batches):
+        degraded, clean = next(iterator)
+        _ = degraded.numpy(), clean.numpy()
+    return time.perf_counter() - start
+
+
+def time_modes(images, names, args):
+    """Time every mode in ``args.repeats`` interleaved rounds (so a burst of load from other
+    jobs hits all modes alike); report the median round."""
+    from kerasdenoise.data.pipeline import DEGRADE_MODE
+
+    streams, failures = {}, {}
+    for mode in args.modes:
+        try:
+            streams[mode] = start_stream(images, names, args, mode)
+        except Exception as err:  # a strategy that cannot run this degradation is reported
+            failures[mode] = f"{type(err).__name__}: ...{str(err).strip().splitlines()[0][-240:]}"
+    rounds = {mode: [] for mode in streams}
+    for _ in range(args.repeats):
+        for mode in streams:
+            rounds[mode].append(time_batches(streams[mode][0], args.batches))
+    results = []
+    for mode in args.modes:
+        if mode in failures:
+            results.append({
+                "mode": mode,
+                "used_by_patch_dataset": mode == DEGRADE_MODE,
+                "error": failures[mode],
+                "patches_per_s": 0.0,
+            })
+            continue
+        seconds = statistics.median(rounds[mode])
+        patches = args.batches * args.batch_size
+        results.append({
+            "mode": mode,
+            "used_by_patch_dataset": mode == DEGRADE_MODE,
+            "build_and_warmup_s": round(streams[mode][1], 3),
+            "round_s": [round(x, 3) for x in rounds[mode]],
+            "patches_per_s": round(patches / seconds, 1),
+            "s_per_batch_of_64": round(seconds / args.batches * 64 / args.batch_size, 5),
+        })
+    return results
+
+
+def plot(results, need_patches_per_s, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    labels = [
+        r["mode"] + (" (used)" if r["used_by_patch_dataset"] else "") + ("\n(fails)" if "error" in r else "")
+        for r in results
+    ]
+    rates = [r["patches_per_s"] for r in results]
+    bars = ax.bar(labels, rates, color=["tab:blue" if r["used_by_patch_dataset"] else "tab:gray" for r in results])
+    ax.bar_label(bars, fmt="%.0f")
+    ax.axhline(need_patches_per_s, color="tab:red", linestyle="--",
+               label=f"DN-ResNet-13 training step needs ~{need_patches_per_s:.0f} patches/s")
+    ax.set_ylabel("patches / s")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", default="skimage-train",
+                        help="image set name or folder (default: the embedded skimage-train)")
+    parser.add_argument("--data-dir", help="shared data folder (sets KERASDENOISE_DATA)")
+    parser.add_argument("--color", default="gray", choices=("gray", "rgb", "y"))
+    parser.add_argument("--degradation", default="gaussian:sigma=10..75|poisson:peak=1..8")
+    parser.add_argument("--patch-size", type=int, default=33)
+    parser.add_argument("--target-size", type=int, default=17)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=100, help="timed batches per mode and round")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds (median kept)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed batches first")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args(argv)
+    if args.data_dir:
+        os.environ["KERASDENOISE_DATA"] = args.data_dir
+
+    import tensorflow as tf
+
+    from kerasdenoise.data import image_set
+
+    load_before = uptime_line()
+    start = time.perf_counter()
+    images_set = image_set(args.train)
+    images = images_set.load(args.color)
+    decode_seconds = time.perf_counter() - start
+    results = time_modes(images, images_set.names(), args)
+    load_after = uptime_line()
+
+    need = 64 / TRAIN_STEP_SECONDS_PER_BATCH
+    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, ROOT), *sys.argv[1:]])
+    report = {
+        "command": command,
+        "data": {
+            "set": images_set.name,
+            "source": images_set.source,
+            "images": len(images),
+            "color": args.color,
+            "decode_s": round(decode_seconds, 3),
+        },
+        "workload": {
+            "patch_size": args.patch_size,
+            "target_size": args.target_size,
+            "batch_size": args.batch_size,
+            "degradation": args.degradation,
+        },
+        "machine": {
+            "nproc": os.cpu_count(),
+            "cpu_model": cpu_model(),
+            "tensorflow": tf.__version__,
+            "uptime_before": load_before,
+            "uptime_after": load_after,
+            "note": "2-core machine shared with other jobs; the load average shows how busy it was",
+        },
+        "batches": args.batches,
+        "repeats": args.repeats,
+        "warmup_batches": args.warmup,
+        "results": results,
+        "training_need": {
+            "model": "DN-ResNet-13",
+            "s_per_batch_of_64": TRAIN_STEP_SECONDS_PER_BATCH,
+            "patches_per_s": round(need, 1),
+        },
+    }
+
+    print(f"data: {images_set.name} ({len(images)} images, {args.color}), "
+          f"{args.patch_size}x{args.patch_size} -> {args.target_size}x{args.target_size}, "
+          f"batch {args.batch_size}, {args.degradation}")
+    print(f"machine: {os.cpu_count()} x {cpu_model()}; {load_before}")
+    print(f"{'mode':<14}{'patches/s':>12}{'s/batch64':>12}{'x need':>9}")
+    for r in results:
+        if "error" in r:
+            print(f"{r['mode']:<14}{'failed':>12}  {r['error'][-110:]}")
+            continue
+        print(f"{r['mode']:<14}{r['patches_per_s']:>12.0f}{r['s_per_batch_of_64']:>12.4f}"
+              f"{r['patches_per_s'] / need:>9.1f}")
+    print(f"DN-ResNet-13 training needs ~{need:.0f} patches/s ({TRAIN_STEP_SECONDS_PER_BATCH} s/batch of 64)")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pipeline.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(results, need, out / "pipeline.png",
+         f"patch_dataset on {os.cpu_count()} x {cpu_model()}: {images_set.name}, "
+         f"{args.patch_size}->{args.target_size} {args.color}, batch {args.batch_size}\n{args.degradation}")
+    print(f"wrote {out / 'pipeline.json'} and {out / 'pipeline.png'}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

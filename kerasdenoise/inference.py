@@ -1,0 +1,514 @@
+"""Model SPEC -> a denoiser you call on one image; tiled inference for large images.
+
+A SPEC is one of (see :data:`SPEC_FORMS`)::
+
+    runs/x/model.keras            a Keras model file (.keras, or legacy .h5)
+    exported/x_savedmodel/        a TensorFlow SavedModel folder (holds saved_model.pb)
+    exported/x.tflite             a TFLite flat buffer, run with ai-edge-litert
+    dncnn-official:PATH.mat       the official DnCNN MatConvNet weights (see models.dncnn)
+    bm3d                          BM3D / CBM3D (the ``bm3d`` package); needs the noise level
+    identity                      returns its input (a baseline: the PSNR of the noisy image)
+
+Every :class:`Denoiser` maps a float32 ``[H, W, C]`` image to the restored ``[H, W, C]`` image
+clipped to [0, 1].  Networks run through :func:`tiled_apply` (512x512 tiles overlapping by 32
+pixels, center-cropped) so memory stays bounded on large photographs; images that fit in one
+tile are processed whole.  A one-channel network given an RGB image denoises Y, Cb and Cr
+separately (MATLAB BT.601 YCbCr) and converts back; a three-channel network given a gray image
+is an error.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional
+
+import numpy as np
+
+SPEC_FORMS = (
+    "PATH.keras (Keras model file; .h5 also read)",
+    "PATH/ (SavedModel folder with saved_model.pb)",
+    "PATH.tflite (TFLite model)",
+    "dncnn-official:PATH.mat (official DnCNN MatConvNet weights)",
+    "bm3d (BM3D / CBM3D; the noise level comes from the noise spec)",
+    "identity (returns the input)",
+)
+_MODEL_FILE_EXTENSIONS = (".keras", ".h5", ".tflite", ".mat")
+
+
+def _forms() -> str:
+    return "; ".join(SPEC_FORMS)
+
+
+# --------------------------------------------------------------------------------------------
+# Tiling
+
+
+def _tile_layout(length: int, tile: int, overlap: int):
+    """Tile starts along one axis and, for each tile, the [keep_from, keep_to) range it fills.
+
+    Tiles are ``tile`` long (or the whole axis if shorter), consecutive ones overlap by at least
+    ``2 * overlap``, the last one ends at the border.  Each output pixel comes from the tile
+    whose kept part is the middle of the overlaps, so every kept pixel is at least ``overlap``
+    away from a tile border that is not an image border.
+    """
+    if length <= tile:
+        return [(0, length, 0, length)]
+    step = tile - 2 * overlap
+    starts = list(range(0, length - tile, step)) + [length - tile]
+    layout = []
+    for i, start in enumerate(starts):
+        keep_from = 0 if i == 0 else (starts[i - 1] + tile + start) // 2
+        keep_to = length if i == len(starts) - 1 else (start + tile + starts[i + 1]) // 2
+        layout.append((start, start + tile, keep_from, keep_to))
+    return layout
+
+
+def tiled_apply(
+    fn: Callable[[np.ndarray], np.ndarray], image, tile: int = 512, overlap: int = 32
+) -> np.ndarray:
+    """Apply ``fn`` (``[h, w, C] -> [h, w, C']``) to ``image`` ``[H, W, C]`` tile by tile.
+
+    Tiles are at most ``tile`` x ``tile`` pixels and all of the same size (the last tile of a row
+    or column is shifted back to end at the border, so a fixed-shape runtime such as TFLite sees
+    one shape).  Neighbouring tiles overlap by at least ``2 * overlap`` pixels and each keeps only
+    the center part of the overlap, so for a network whose receptive field reaches at most
+    ``overlap`` pixels (DnCNN-17: 17, DnCNN-20: 20) the result equals running on the whole image,
+    and for deeper nets the seams are far from the tile borders.  An image that fits in one tile
+    is passed to ``fn`` whole.
+    """
+    tile, overlap = int(tile), int(overlap)
+    if overlap < 0:
+        raise ValueError(f"overlap must be >= 0, got {overlap}")
+    if tile <= 2 * overlap:
+        raise ValueError(f"tile ({tile}) must be larger than twice the overlap ({overlap})")
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 3:
+        raise ValueError(f"tiled_apply expects an [H, W, C] image, got shape {image.shape}")
+    height, width = image.shape[:2]
+    if height <= tile and width <= tile:
+        return np.asarray(fn(image), dtype=np.float32)
+    rows, cols = _tile_layout(height, tile, overlap), _tile_layout(width, tile, overlap)
+    output = None
+    for top, bottom, keep_top, keep_bottom in rows:
+        for left, right, keep_left, keep_right in cols:
+            result = np.asarray(fn(image[top:bottom, left:right]), dtype=np.float32)
+            if result.shape[:2] != (bottom - top, right - left):
+                raise ValueError(
+                    f"tiled_apply: fn changed the tile size from {(bottom - top, right - left)} "
+                    f"to {result.shape[:2]}"
+                )
+            if output is None:
+                output = np.empty((height, width, result.shape[2]), np.float32)
+            output[keep_top:keep_bottom, keep_left:keep_right] = result[
+                keep_top - top : keep_bottom - top, keep_left - left : keep_right - left
+            ]
+    return output
+
+
+# --------------------------------------------------------------------------------------------
+# Denoisers
+
+
+class Denoiser:
+    """Callable ``image [H, W, C] float32 -> restored [H, W, C]`` clipped to [0, 1].
+
+    ``name``: for reports.  ``channels``: what the underlying model takes (1, 3, or None for
+    any).  ``notes``: things a report should mention (e.g. per-channel YCbCr processing).
+    ``set_noise(spec)`` tells denoisers that need the noise level (BM3D) what was added;
+    networks ignore it.
+    """
+
+    def __init__(self, name: str, channels: Optional[int]):
+        self.name = name
+        self.channels = channels
+        self.notes: list[str] = []
+
+    def set_noise(self, spec: Optional[str]) -> None:
+        """Networks are blind or trained for one level: nothing to do."""
+
+    def _denoise(self, image: np.ndarray) -> np.ndarray:
+        """Restore an ``[H, W, C]`` image whose C this denoiser takes."""
+        raise NotImplementedError
+
+    def __call__(self, image) -> np.ndarray:
+        array = np.asarray(image, dtype=np.float32)
+        squeeze = array.ndim == 2
+        if squeeze:
+            array = array[..., None]
+        if array.ndim != 3 or array.shape[2] not in (1, 3):
+            raise ValueError(
+                f"{self.name}: expected an image [H, W], [H, W, 1] or [H, W, 3], got shape "
+                f"{np.shape(image)}"
+            )
+        image_channels = array.shape[2]
+        if self.channels is None or self.channels == image_channels:
+            restored = self._denoise(array)
+        elif self.channels == 1 and image_channels == 3:
+            from kerasdenoise.data.color import rgb_to_ycbcr, ycbcr_to_rgb
+
+            ycbcr = rgb_to_ycbcr(array)
+            planes = [self._denoise(ycbcr[..., i : i + 1]) for i in range(3)]
+            restored = ycbcr_to_rgb(np.concatenate(planes, axis=-1))
+        else:
+            raise ValueError(
+                f"{self.name} takes {self.channels}-channel images but got a "
+                f"{image_channels}-channel image; read the images as RGB (--color rgb) for a "
+                f"color model"
+            )
+        restored = np.clip(np.asarray(restored, np.float32), 0.0, 1.0)
+        return restored[..., 0] if squeeze else restored
+
+    def describe_color(self, image_channels: int) -> list[str]:
+        """Notes on how images with ``image_channels`` channels are handled."""
+        if self.channels == 1 and image_channels == 3:
+            return [
+                f"{self.name} is a 1-channel model: each of Y, Cb, Cr (MATLAB BT.601) was "
+                f"denoised separately and converted back to RGB"
+            ]
+        return []
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, channels={self.channels})"
+
+
+class IdentityDenoiser(Denoiser):
+    """Returns the (clipped) input: the 'do nothing' baseline."""
+
+    def __init__(self):
+        super().__init__("identity", None)
+
+    def _denoise(self, image):
+        return image
+
+
+class NetworkDenoiser(Denoiser):
+    """A network run on one ``[1, h, w, C]`` batch at a time through :func:`tiled_apply`.
+
+    ``run``: numpy ``[1, h, w, C] -> [1, h, w, C]``.  ``multiple``: the network needs h and w
+    divisible by it (down-sampling nets), tiles are padded by reflection up to it and cropped
+    back.  ``fixed_hw``: the network only takes this size; tiles have that size and smaller
+    images are padded.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        channels: int,
+        run: Callable[[np.ndarray], np.ndarray],
+        tile: int = 512,
+        overlap: int = 32,
+        multiple: int = 1,
+        fixed_hw: Optional[tuple] = None,
+    ):
+        super().__init__(name, channels)
+        self._run = run
+        self.multiple = int(multiple)
+        self.fixed_hw = fixed_hw
+        if fixed_hw is not None:
+            tile = min(fixed_hw)
+            overlap = min(overlap, (tile - 1) // 4)
+        self.tile, self.overlap = int(tile), int(overlap)
+
+    def _run_tile(self, tile: np.ndarray) -> np.ndarray:
+        height, width = tile.shape[:2]
+        if self.fixed_hw is not None:
+            target_h, target_w = self.fixed_hw
+        else:
+            target_h = -(-height // self.multiple) * self.multiple
+            target_w = -(-width // self.multiple) * self.multiple
+        if (target_h, target_w) != (height, width):
+            tile = np.pad(
+                tile, ((0, target_h - height), (0, target_w - width), (0, 0)), mode="symmetric"
+            )
+        result = np.asarray(self._run(tile[None]), np.float32)[0]
+        return result[:height, :width]
+
+    def _denoise(self, image):
+        return tiled_apply(self._run_tile, image, tile=self.tile, overlap=self.overlap)
+
+
+def _probe_multiple(run: Callable[[np.ndarray], np.ndarray], channels: int) -> int:
+    """Smallest power of two m such that the network maps a (5m x 5m) input to the same size.
+
+    Down-sampling networks (UNets, strided conv-deconv) only take sizes divisible by 2^levels;
+    a size 5m is divisible by exactly the powers of two dividing m, so the first m that works
+    is the multiple needed.
+    """
+    for multiple in (1, 2, 4, 8, 16, 32, 64, 128):
+        size = 5 * multiple
+        try:
+            out = np.asarray(run(np.zeros((1, size, size, channels), np.float32)))
+        except Exception:  # noqa: BLE001 - any failure means "not this size"
+            continue
+        if out.shape == (1, size, size, channels):
+            return multiple
+    raise ValueError(
+        "the model does not map any tested input size (5 x 2^k, k <= 7) to an output of the "
+        "same size; is it an image-to-image denoiser?"
+    )
+
+
+class BM3DDenoiser(Denoiser):
+    """BM3D (gray) / CBM3D (color) from the ``bm3d`` package; needs the Gaussian noise sigma.
+
+    ``sigma`` is on the 0-255 scale; pass it, or call ``set_noise('gaussian:sigma=25')``.
+    """
+
+    def __init__(self, sigma: Optional[float] = None):
+        super().__init__("bm3d", None)
+        try:
+            import bm3d  # noqa: F401
+        except ImportError as err:
+            raise ImportError(
+                "the 'bm3d' denoiser needs the bm3d package: pip install 'kerasdenoise[bm3d]' "
+                "(or pip install bm3d)"
+            ) from err
+        self.sigma = sigma
+
+    def set_noise(self, spec: Optional[str]) -> None:
+        if spec is None:
+            self.sigma = None
+            return
+        self.sigma = gaussian_sigma(spec, who="bm3d")
+
+    def _denoise(self, image):
+        import bm3d
+
+        if self.sigma is None:
+            raise ValueError(
+                "bm3d needs the noise level: call set_noise('gaussian:sigma=25') (the CLIs pass "
+                "--noise)"
+            )
+        sigma = float(self.sigma) / 255.0
+        if image.shape[2] == 1:
+            return np.asarray(bm3d.bm3d(image[..., 0], sigma_psd=sigma), np.float32)[..., None]
+        return np.asarray(bm3d.bm3d_rgb(image, sigma_psd=sigma), np.float32)
+
+
+def gaussian_sigma(spec: str, who: str = "this denoiser") -> float:
+    """The sigma (0-255 scale) of a plain Gaussian noise spec such as ``gaussian:sigma=25``.
+
+    Anything else (Poisson, JPEG, blur, mixtures) raises ValueError: ``who`` only models
+    additive white Gaussian noise of known level.
+    """
+    text = str(spec).strip()
+    kind, _, params = text.partition(":")
+    kind = kind.strip().lower()
+    values = {}
+    for item in filter(None, (p.strip() for p in params.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"bad noise spec {spec!r}: expected key=value pairs after ':'")
+        values[key.strip().lower()] = value.strip()
+    if kind not in ("gaussian", "awgn") or set(values) - {"sigma"} or "sigma" not in values:
+        raise ValueError(
+            f"{who} only handles additive Gaussian noise of a known level, given as "
+            f"'gaussian:sigma=S' (0-255 scale); got noise spec {spec!r}"
+        )
+    try:
+        sigma = float(values["sigma"])
+    except ValueError:
+        raise ValueError(f"bad noise spec {spec!r}: sigma must be a number") from None
+    if sigma < 0:
+        raise ValueError(f"bad noise spec {spec!r}: sigma must be >= 0")
+    return sigma
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _keras_runner(model, channels: int):
+    """A graph-compiled ``[1, h, w, C] -> [1, h, w, C]`` numpy function for a Keras model
+    (one trace for every image size)."""
+    import tensorflow as tf
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)],
+        reduce_retracing=True,
+    )
+    def forward(batch):
+        return model(batch, training=False)
+
+    return lambda batch: forward(tf.constant(batch, tf.float32)).numpy()
+
+
+def denoiser_from_keras(
+    model, name: Optional[str] = None, tile: int = 512, overlap: int = 32, probe: bool = True
+) -> "NetworkDenoiser":
+    """Wrap an in-memory Keras image-to-image model as a :class:`Denoiser`.
+
+    A model with a fixed input size runs on tiles of that size; otherwise, with ``probe``, the
+    size multiple it needs (down-sampling nets) is found by :func:`_probe_multiple`.
+    """
+    name = name or model.name
+    input_shape = tuple(model.input_shape)
+    if len(input_shape) != 4:
+        raise ValueError(f"{name}: expected an image model with input [B, H, W, C], got {input_shape}")
+    channels = int(input_shape[-1])
+    fixed = None
+    if input_shape[1] is not None and input_shape[2] is not None:
+        fixed = (int(input_shape[1]), int(input_shape[2]))
+    if fixed is not None:
+        import tensorflow as tf
+
+        run = lambda batch: model(tf.constant(batch, tf.float32), training=False).numpy()  # noqa: E731
+        return NetworkDenoiser(name, channels, run, tile, overlap, fixed_hw=fixed)
+    run = _keras_runner(model, channels)
+    multiple = _probe_multiple(run, channels) if probe else 1
+    return NetworkDenoiser(name, channels, run, tile, overlap, multiple=multiple)
+
+
+def _load_keras_file(path: str, tile: int, overlap: int) -> Denoiser:
+    import keras
+
+    from kerasdenoise import models
+
+    models.names()  # import every network family so their custom layers are registered
+    import kerasdenoise.metrics  # noqa: F401  (PSNRMetric)
+
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as err:  # noqa: BLE001 - re-raised with the file named
+        raise ValueError(f"cannot load Keras model {path}: {err}") from err
+    return denoiser_from_keras(model, os.path.splitext(os.path.basename(path))[0], tile, overlap)
+
+
+def _load_saved_model(path: str, tile: int, overlap: int) -> Denoiser:
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"cannot load SavedModel {path}: {err}") from err
+    signatures = getattr(loaded, "signatures", {}) or {}
+    if "serving_default" in signatures:
+        function = signatures["serving_default"]
+    elif signatures:
+        function = next(iter(signatures.values()))
+    else:
+        raise ValueError(f"SavedModel {path} has no serving signature to call")
+    specs = function.structured_input_signature[1]
+    if len(specs) != 1:
+        raise ValueError(
+            f"SavedModel {path}: expected one image input, got inputs {sorted(specs)}"
+        )
+    input_name, spec = next(iter(specs.items()))
+    shape = spec.shape
+    if shape.rank != 4 or shape[-1] is None:
+        raise ValueError(f"SavedModel {path}: expected an input [B, H, W, C], got {shape}")
+    channels = int(shape[-1])
+
+    def run(batch):
+        outputs = function(**{input_name: tf.constant(batch, spec.dtype)})
+        return next(iter(outputs.values())).numpy()
+
+    name = os.path.basename(os.path.normpath(path))
+    if shape[1] is not None and shape[2] is not None:
+        return NetworkDenoiser(name, channels, run, tile, overlap, fixed_hw=(int(shape[1]), int(shape[2])))
+    return NetworkDenoiser(name, channels, run, tile, overlap, multiple=_probe_multiple(run, channels))
+
+
+def _load_tflite(path: str, tile: int, overlap: int) -> Denoiser:
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=path, num_threads=os.cpu_count() or 1)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"cannot load TFLite model {path}: {err}") from err
+    (input_detail,) = interpreter.get_input_details()
+    output_index = interpreter.get_output_details()[0]["index"]
+    base_shape = tuple(int(v) for v in input_detail["shape"])
+    if len(base_shape) != 4:
+        raise ValueError(f"TFLite model {path}: expected an input [B, H, W, C], got {base_shape}")
+    channels = base_shape[-1]
+    dynamic = any(int(v) == -1 for v in input_detail.get("shape_signature", [])[1:3])
+    state = {"shape": None}
+    in_dtype = input_detail["dtype"]
+    in_scale, in_zero = input_detail.get("quantization", (0.0, 0))
+
+    def run(batch):
+        shape = tuple(batch.shape)
+        if state["shape"] != shape:
+            interpreter.resize_tensor_input(input_detail["index"], list(shape), strict=False)
+            interpreter.allocate_tensors()
+            state["shape"] = shape
+        data = batch
+        if np.issubdtype(in_dtype, np.integer) and in_scale:
+            data = np.round(batch / in_scale + in_zero)
+        interpreter.set_tensor(input_detail["index"], data.astype(in_dtype))
+        interpreter.invoke()
+        out_detail = interpreter.get_output_details()[0]
+        result = interpreter.get_tensor(output_index)
+        out_scale, out_zero = out_detail.get("quantization", (0.0, 0))
+        if np.issubdtype(result.dtype, np.integer) and out_scale:
+            result = (result.astype(np.float32) - out_zero) * out_scale
+        return result.astype(np.float32)
+
+    name = os.path.splitext(os.path.basename(path))[0]
+    if not dynamic and base_shape[1] > 1 and base_shape[2] > 1:
+        # Exported with a fixed size: try resizing (works for fully convolutional graphs);
+        # if the graph cannot be resized, run it at its own size.
+        try:
+            probe_run_size = (1, base_shape[1] + 8, base_shape[2] + 8, channels)
+            out = run(np.zeros(probe_run_size, np.float32))
+            if out.shape != probe_run_size:
+                raise ValueError("output size differs")
+        except Exception:  # noqa: BLE001
+            state["shape"] = None
+            return NetworkDenoiser(
+                name, channels, run, tile, overlap, fixed_hw=(base_shape[1], base_shape[2])
+            )
+    return NetworkDenoiser(name, channels, run, tile, overlap, multiple=_probe_multiple(run, channels))
+
+
+def _missing(path: str) -> FileNotFoundError:
+    return FileNotFoundError(f"model file not found: {path} (accepted model specs: {_forms()})")
+
+
+def load_denoiser(spec: str, tile: int = 512, overlap: int = 32) -> Denoiser:
+    """Build the :class:`Denoiser` named by ``spec`` (forms in the module docstring).
+
+    ``tile`` / ``overlap``: tiling of network inference (see :func:`tiled_apply`).
+    Raises FileNotFoundError (naming the path and the accepted forms) for a missing model file,
+    ValueError listing the forms for a spec that is none of them.
+    """
+    text = os.fspath(spec) if not isinstance(spec, str) else spec
+    text = text.strip()
+    lowered = text.lower()
+    if lowered == "identity":
+        return IdentityDenoiser()
+    if lowered == "bm3d":
+        return BM3DDenoiser()
+    if lowered.startswith("dncnn-official:"):
+        from kerasdenoise.models.dncnn import load_matconvnet_dncnn
+
+        path = os.path.expanduser(text.split(":", 1)[1])
+        if not os.path.isfile(path):
+            raise _missing(path)
+        model = load_matconvnet_dncnn(path)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        # DnCNN is fully convolutional with 'same' padding: no size probing needed.
+        return denoiser_from_keras(model, f"dncnn-official:{stem}", tile, overlap, probe=False)
+    path = os.path.expanduser(text)
+    extension = os.path.splitext(path)[1].lower()
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "saved_model.pb")):
+            return _load_saved_model(path, tile, overlap)
+        raise ValueError(
+            f"{path} is a folder but not a SavedModel (no saved_model.pb in it); accepted model "
+            f"specs: {_forms()}"
+        )
+    if extension in (".keras", ".h5", ".tflite", ".mat"):
+        if not os.path.isfile(path):
+            raise _missing(path)
+        if extension == ".tflite":
+            return _load_tflite(path, tile, overlap)
+        if extension == ".mat":
+            raise ValueError(
+                f"{path}: .mat files are read as official DnCNN weights; write the spec as "
+                f"dncnn-official:{path}"
+            )
+        return _load_keras_file(path, tile, overlap)
+    if os.sep in text or text.startswith(".") or extension:
+        raise _missing(path)
+    raise ValueError(f"unknown model spec {spec!r}; accepted forms: {_forms()}")

@@ -1,0 +1,108 @@
+"""One registry for every network in kerasdenoise.
+
+Builders are plain functions ``build_x(...) -> keras.Model``; each network family module
+registers its builders with :func:`register` and :func:`build` finds them by name::
+
+    from kerasdenoise import models
+    models.names()                       # ['dncnn', 'dnresnet', ...]
+    net = models.build("dncnn", depth=17, channels=1)
+    models.stats(net, input_hw=(480, 640))  # {'params', 'weights', 'macs'}
+
+Convention shared by every denoiser here: the model maps a degraded image batch
+``[B, H, W, C]`` in [0, 1] to the restored batch of the same shape and range (residual
+learning, where a paper uses it, happens inside the model).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Callable, Dict
+
+import keras
+
+_BUILDERS: Dict[str, Callable[..., keras.Model]] = {}
+
+# Network family modules; importing one registers its builders.  Listed here (not imported
+# at package import) so that `import kerasdenoise.models` stays cheap and a family with an
+# optional dependency cannot break the others.
+_FAMILIES = (
+    "kerasdenoise.models.dncnn",
+    "kerasdenoise.models.dnresnet",
+    "kerasdenoise.models.unet",
+    "kerasdenoise.models.srresnet",
+    "kerasdenoise.models.rednet",
+)
+_loaded = False
+
+
+def register(name: str):
+    """Decorator: make ``builder`` reachable as ``build(name, ...)``."""
+
+    def wrap(builder):
+        if name in _BUILDERS and _BUILDERS[name] is not builder:
+            raise ValueError(f"model name {name!r} is registered twice")
+        _BUILDERS[name] = builder
+        return builder
+
+    return wrap
+
+
+def _load_families():
+    global _loaded
+    if _loaded:
+        return
+    for module in _FAMILIES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            # Only a family module that is not written yet is skipped; a missing dependency
+            # inside an existing module is a real error.
+            if err.name != module:
+                raise
+    _loaded = True
+
+
+def names():
+    """Sorted names of every registered network."""
+    _load_families()
+    return sorted(_BUILDERS)
+
+
+def build(name: str, **kwargs) -> keras.Model:
+    """Build the network registered as ``name`` with the builder's keyword arguments."""
+    _load_families()
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(_BUILDERS))}")
+    return _BUILDERS[name](**kwargs)
+
+
+def get_builder(name: str):
+    _load_families()
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(_BUILDERS))}")
+    return _BUILDERS[name]
+
+
+def stats(model: keras.Model, input_hw=(480, 640)) -> dict:
+    """Size and cost of ``model``.
+
+    Returns ``{"params", "weights", "macs"}``: ``params`` counts every parameter;
+    ``weights`` only convolution and dense kernels (no biases, BN or PReLU parameters: the
+    count the papers report); ``macs`` the multiply-accumulates of those kernels for one image
+    of ``input_hw``, read off the traced TensorFlow graph so that nested layers, custom blocks
+    and any padding are counted exactly as they run ('same' padding counts every output pixel
+    with the full kernel, as the papers do).
+    """
+    from kerasdenoise.models._cost import kernel_macs
+
+    weights = 0
+    for w in model.weights:
+        # Keras 3 names conv/dense kernels "kernel", depthwise "depthwise_kernel" and
+        # separable "pointwise_kernel"; biases, gammas, alphas do not count.
+        leaf = w.path.rsplit("/", 1)[-1]
+        if leaf.endswith("kernel"):
+            weights += int(w.numpy().size)
+    return {
+        "params": int(model.count_params()),
+        "weights": int(weights),
+        "macs": int(kernel_macs(model, input_hw)),
+    }

@@ -1,0 +1,1 @@
+"""Training: configs and presets, the fit runner (checkpoints, resume), trainers, drivers."""

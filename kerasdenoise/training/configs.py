@@ -1,0 +1,142 @@
+"""Training configurations: one dataclass, one named preset per paper experiment.
+
+Presets live in ``kerasdenoise/training/presets/<paper>.py`` and register themselves with
+:func:`register_preset`.  Each paper-scale preset has a ``-cpu`` sibling whose budget fits the
+2-core reference machine; both run unchanged on a GPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+_PRESETS = {}
+_PRESET_MODULES = (
+    "kerasdenoise.training.presets.foundation",
+    "kerasdenoise.training.presets.dnresnet",
+    "kerasdenoise.training.presets.resunet",
+    "kerasdenoise.training.presets.idgan",
+    "kerasdenoise.training.presets.gated",
+)
+_loaded = False
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; written to ``config.json`` beside its results."""
+
+    name: str
+    description: str = ""
+    # network
+    model: str = "dncnn"
+    model_kwargs: dict = field(default_factory=dict)
+    # how it is trained: a registered trainer ('supervised', 'joint_loss', 'gan', ...) and its options
+    trainer: str = "supervised"
+    trainer_kwargs: dict = field(default_factory=dict)
+    loss: str = "mse"
+    loss_kwargs: dict = field(default_factory=dict)
+    # data: a folder, a shared set name (CBSD432, Train400, ...) or skimage-train / skimage-test
+    train_data: str = "skimage-train"
+    val_data: Optional[str] = "skimage-test"
+    color: str = "gray"  # gray | rgb | y
+    noise: str = "gaussian:sigma=25"
+    patch_size: int = 40
+    target_size: Optional[int] = None  # center crop of the clean target (valid-padding nets)
+    patches_per_image: int = 1  # kept for documentation of paper sampling; the stream is infinite
+    batch_size: int = 64
+    # budget and optimisation
+    steps: int = 1000
+    steps_per_epoch: int = 100  # logging / checkpoint granularity
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    lr_decay_steps: tuple = ()  # multiply the learning rate by lr_decay_factor at each step here
+    lr_decay_factor: float = 0.1
+    adam_beta_1: float = 0.9
+    clipnorm: Optional[float] = None
+    val_batches: int = 4
+    seed: int = 0
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}; valid fields: {sorted(known)}")
+        data = dict(data)
+        if "lr_decay_steps" in data:
+            data["lr_decay_steps"] = tuple(data["lr_decay_steps"])
+        return cls(**data)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def register_preset(config: TrainConfig) -> TrainConfig:
+    if config.name in _PRESETS:
+        raise ValueError(f"preset {config.name!r} is registered twice")
+    _PRESETS[config.name] = config
+    return config
+
+
+def _load_presets():
+    global _loaded
+    if _loaded:
+        return
+    for module in _PRESET_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+    _loaded = True
+
+
+def preset_names():
+    _load_presets()
+    return sorted(_PRESETS)
+
+
+def get_preset(name: str) -> TrainConfig:
+    _load_presets()
+    if name not in _PRESETS:
+        raise ValueError(f"unknown config {name!r}; valid presets: {', '.join(sorted(_PRESETS))}")
+    return dataclasses.replace(_PRESETS[name])
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # bare strings: --set noise=gaussian:sigma=15
+
+
+def apply_overrides(config: TrainConfig, overrides) -> TrainConfig:
+    """Apply ``key=value`` strings (``--set``); ``a.b=v`` sets key ``b`` of dict field ``a``.
+
+    Values are parsed as JSON when they can be (numbers, lists, true/false, null), else taken
+    as strings.
+    """
+    data = config.to_dict()
+    for item in overrides or ():
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        value = _parse_value(value)
+        if "." in key:
+            outer, inner = key.split(".", 1)
+            if not isinstance(data.get(outer), dict):
+                raise ValueError(f"--set {key}: {outer!r} is not a dict field of the config")
+            data[outer] = {**data[outer], inner: value}
+        else:
+            if key not in data:
+                raise ValueError(f"--set {key}: unknown config field; valid fields: {sorted(data)}")
+            data[key] = value
+    return TrainConfig.from_dict(data)

@@ -1,0 +1,101 @@
+"""Trainers turn a denoising network into the compiled ``keras.Model`` that ``fit`` runs.
+
+The plain case compiles the network itself with the config's loss. Papers that need more
+(a joint MSE + perceptual loss, a GAN) register a trainer that wraps the network in a
+``keras.Model`` subclass with its own ``train_step``. Every trainable exposes the bare network
+as ``.denoiser`` (the plain case *is* the network: see :func:`denoiser_of`); that is what gets
+saved as ``final.keras`` and evaluated.
+"""
+from __future__ import annotations
+
+import importlib
+
+import keras
+
+from kerasdenoise.losses import get_loss
+
+_TRAINERS = {}
+_FAMILIES = ("kerasdenoise.training.joint", "kerasdenoise.training.gan")
+_loaded = False
+
+
+def register_trainer(name: str):
+    def wrap(factory):
+        _TRAINERS[name] = factory
+        return factory
+
+    return wrap
+
+
+def _load_families():
+    global _loaded
+    if _loaded:
+        return
+    for module in _FAMILIES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+    _loaded = True
+
+
+def trainer_names():
+    _load_families()
+    return sorted(_TRAINERS)
+
+
+def make_optimizer(config, learning_rate=None):
+    """Adam with the config's piecewise-constant schedule (x ``lr_decay_factor`` at each boundary)."""
+    lr = config.learning_rate if learning_rate is None else learning_rate
+    if config.lr_decay_steps:
+        boundaries = [int(s) for s in config.lr_decay_steps]
+        values = [lr * config.lr_decay_factor**i for i in range(len(boundaries) + 1)]
+        lr = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(lr, beta_1=config.adam_beta_1, clipnorm=config.clipnorm)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, clipnorm=config.clipnorm)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; valid: adam, sgd")
+
+
+@register_trainer("supervised")
+def supervised_trainer(config, network):
+    """The network itself, compiled with the config's loss and a PSNR metric."""
+    from kerasdenoise.metrics import PSNRMetric
+
+    network.compile(
+        optimizer=make_optimizer(config),
+        loss=get_loss(config.loss, **config.loss_kwargs),
+        metrics=[PSNRMetric(name="psnr")],
+    )
+    return network
+
+
+def denoiser_of(trainable: keras.Model) -> keras.Model:
+    """The bare network inside a trainable (a wrapper's ``.denoiser``, else the model itself).
+
+    The plain case cannot point ``.denoiser`` at itself: Keras tracks model attributes and a
+    self-reference makes weight saving recurse forever.
+    """
+    return getattr(trainable, "denoiser", trainable)
+
+
+def make_trainable(config, network) -> keras.Model:
+    _load_families()
+    if config.trainer not in _TRAINERS:
+        raise ValueError(
+            f"unknown trainer {config.trainer!r}; valid trainers: {', '.join(sorted(_TRAINERS))}"
+        )
+    return _TRAINERS[config.trainer](config, network)
+
+
+def build_optimizer_state(trainable: keras.Model):
+    """Create optimizer variables so a checkpoint's optimizer state can be loaded into them.
+
+    Trainers with several optimizers (GANs) provide ``build_optimizer_state()`` themselves.
+    """
+    if hasattr(trainable, "build_optimizer_state"):
+        trainable.build_optimizer_state()
+    elif trainable.optimizer is not None and not trainable.optimizer.built:
+        trainable.optimizer.build(trainable.trainable_variables)

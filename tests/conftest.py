@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny image folders, the shared reference data (skips when absent)."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_path():
+    env = os.environ.get("KERASDENOISE_DATA")
+    path = Path(env) if env else ROOT.parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+@pytest.fixture
+def shared_data():
+    path = shared_data_path()
+    if path is None:
+        pytest.skip("reference data not found (set KERASDENOISE_DATA or put it at ../shared/data)")
+    return path
+
+
+def write_images(folder: Path, n=3, size=(48, 56), channels=3, seed=0):
+    """Smooth random test images (blurred noise, so denoisers have structure to learn)."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        img = rng.random((size[0], size[1], channels)).astype(np.float32)
+        img = cv2.GaussianBlur(img, (0, 0), 2.0)
+        img = (img - img.min()) / (img.max() - img.min() + 1e-6)
+        img = np.round(img * 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"img{i}.png"), img if channels == 3 else img[..., 0])
+    return folder
+
+
+@pytest.fixture
+def tiny_images(tmp_path):
+    return write_images(tmp_path / "images")

@@ -1,0 +1,190 @@
+"""DnCNN builder, the official-weights importer, and inference (load_denoiser, tiling, color)."""
+import os
+
+import numpy as np
+import pytest
+
+from kerasdenoise import metrics, models
+from kerasdenoise.inference import Denoiser, denoiser_from_keras, load_denoiser, tiled_apply
+from kerasdenoise.models.dncnn import build_dncnn, load_matconvnet_dncnn
+
+
+def _smooth_image(shape, seed=0):
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    image = cv2.GaussianBlur(rng.random(shape).astype(np.float32), (0, 0), 3.0)
+    image = image.reshape(shape)
+    return (image - image.min()) / (image.max() - image.min())
+
+
+# ------------------------------------------------------------------------------ builder
+
+
+def test_build_dncnn_shapes_and_registry():
+    net = models.build("dncnn", depth=5, channels=3, filters=8)
+    assert "dncnn" in models.names()
+    assert net.input_shape == (None, None, None, 3)
+    out = net(np.zeros((2, 24, 31, 3), np.float32))
+    assert tuple(out.shape) == (2, 24, 31, 3)
+    convs = [l for l in net.layers if l.__class__.__name__ == "Conv2D"]
+    assert len(convs) == 5
+    # No bias in the BN-followed convolutions, biases in the first and last.
+    assert [c.use_bias for c in convs] == [True, False, False, False, True]
+    assert sum(l.__class__.__name__ == "BatchNormalization" for l in net.layers) == 3
+    plain = build_dncnn(depth=4, channels=1, filters=8, batch_norm=False)
+    assert all(c.use_bias for c in plain.layers if c.__class__.__name__ == "Conv2D")
+    with pytest.raises(ValueError, match="depth"):
+        build_dncnn(depth=1)
+
+
+def test_dncnn_output_is_input_minus_predicted_residual():
+    net = build_dncnn(depth=3, channels=1, filters=4)
+    x = np.random.default_rng(0).random((1, 16, 16, 1)).astype(np.float32)
+    last = net.get_layer("residual")
+    kernel, bias = last.get_weights()
+    last.set_weights([np.zeros_like(kernel), np.full_like(bias, 0.25)])
+    np.testing.assert_allclose(net(x).numpy(), x - 0.25, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ importer
+
+
+def _reference_models(shared_data):
+    folder = shared_data / "reference_models" / "dncnn"
+    if not folder.is_dir():
+        pytest.skip(f"official DnCNN weights not found in {folder}")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "file, test_set, channels, sigma, n_convs",
+    [
+        ("sigma=15.mat", "BSD68", 1, 15, 17),
+        ("sigma=25.mat", "BSD68", 1, 25, 17),
+        ("sigma=50.mat", "BSD68", 1, 50, 17),
+        ("GD_Gray_Blind.mat", "BSD68", 1, 25, 20),
+        ("GD_Color_Blind.mat", "CBSD68", 3, 25, 20),
+        ("DnCNN3.mat", "BSD68", 1, 25, 20),
+    ],
+)
+def test_official_weights_denoise_a_real_crop(shared_data, file, test_set, channels, sigma, n_convs):
+    from kerasdenoise.data.io import read_image
+
+    model = load_matconvnet_dncnn(_reference_models(shared_data) / file)
+    assert model.input_shape == (None, None, None, channels)
+    assert sum(l.__class__.__name__ == "Conv2D" for l in model.layers) == n_convs
+    folder = shared_data / "test" / test_set
+    first = sorted(p for p in os.listdir(folder) if p.endswith(".png"))[0]
+    clean = read_image(folder / first, "rgb" if channels == 3 else "gray")[100:164, 100:164]
+    noisy = clean + np.random.default_rng(0).normal(0, sigma / 255, clean.shape).astype(np.float32)
+    restored = np.clip(model(noisy[None]).numpy()[0], 0, 1)
+    gain = metrics.psnr(clean, restored) - metrics.psnr(clean, noisy)
+    assert gain > 3.0, f"{file}: only {gain:.2f} dB gain"
+
+
+def test_importer_errors(tmp_path):
+    import h5py
+
+    with pytest.raises(FileNotFoundError, match="nope.mat"):
+        load_matconvnet_dncnn(tmp_path / "nope.mat")
+    text = tmp_path / "text.mat"
+    text.write_text("not a mat file")
+    with pytest.raises(ValueError, match="text.mat"):
+        load_matconvnet_dncnn(text)
+    other = tmp_path / "other.mat"
+    with h5py.File(other, "w") as handle:
+        handle["x"] = np.zeros(3)
+    with pytest.raises(ValueError, match="other.mat.*net/layers"):
+        load_matconvnet_dncnn(other)
+
+
+# ------------------------------------------------------------------------------ inference
+
+
+def test_tiled_equals_untiled_for_same_padded_conv_net():
+    net = build_dncnn(depth=6, channels=1, filters=8)  # receptive radius 6 < overlap
+    image = _smooth_image((150, 97, 1))
+    run = lambda tile: net(tile[None]).numpy()[0]  # noqa: E731
+    whole = run(image)
+    calls = []
+    tiled = tiled_apply(lambda t: calls.append(t.shape) or run(t), image, tile=48, overlap=8)
+    assert len(calls) > 4 and len(set(calls)) == 1  # many tiles, all of one size
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    with pytest.raises(ValueError, match="overlap"):
+        tiled_apply(run, image, tile=16, overlap=8)
+
+
+def test_keras_file_denoiser_tiles_and_handles_color(tmp_path):
+    net = build_dncnn(depth=4, channels=1, filters=8)
+    path = tmp_path / "tiny.keras"
+    net.save(path)
+    denoiser = load_denoiser(str(path), tile=40, overlap=8)
+    assert (denoiser.name, denoiser.channels) == ("tiny", 1)
+    gray = _smooth_image((70, 90, 1))
+    expected = np.clip(net(gray[None]).numpy()[0], 0, 1)
+    np.testing.assert_allclose(denoiser(gray), expected, atol=1e-5)
+    assert denoiser(gray[..., 0]).shape == (70, 90)
+    # An RGB image goes through Y, Cb, Cr separately.
+    from kerasdenoise.data.color import rgb_to_ycbcr, ycbcr_to_rgb
+
+    rgb = _smooth_image((40, 44, 3), seed=1)
+    ycbcr = rgb_to_ycbcr(rgb)
+    planes = [net(ycbcr[None, ..., i : i + 1]).numpy()[0] for i in range(3)]
+    expected_rgb = np.clip(ycbcr_to_rgb(np.concatenate(planes, -1)), 0, 1)
+    np.testing.assert_allclose(denoiser(rgb), expected_rgb, atol=1e-5)
+    assert denoiser.describe_color(3)
+    color_net = denoiser_from_keras(build_dncnn(depth=3, channels=3, filters=4), "c", 64, 8)
+    with pytest.raises(ValueError, match="3-channel"):
+        color_net(gray)
+
+
+def test_downsampling_model_gets_padded_to_its_multiple():
+    import keras
+
+    inputs = keras.Input((None, None, 1))
+    down = keras.layers.Conv2D(4, 3, strides=4, padding="same")(inputs)
+    up = keras.layers.UpSampling2D(4)(down)
+    out = keras.layers.Add()([inputs, keras.layers.Conv2D(1, 1)(up)])
+    model = keras.Model(inputs, out)
+    denoiser = denoiser_from_keras(model, "down", 512, 32)
+    assert denoiser.multiple == 4
+    assert denoiser(_smooth_image((30, 37, 1))).shape == (30, 37, 1)
+
+
+def test_savedmodel_and_tflite_specs(tmp_path):
+    import tensorflow as tf
+
+    net = build_dncnn(depth=3, channels=1, filters=4)
+    saved = tmp_path / "saved"
+    net.export(str(saved), format="tf_saved_model", verbose=False)
+    lite = tmp_path / "tiny.tflite"
+    lite.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert())
+    image = _smooth_image((45, 70, 1))
+    expected = np.clip(net(image[None]).numpy()[0], 0, 1)
+    for spec in (str(saved), str(lite)):
+        denoiser = load_denoiser(spec, tile=32, overlap=8)
+        assert denoiser.channels == 1
+        np.testing.assert_allclose(denoiser(image), expected, atol=1e-4, err_msg=spec)
+
+
+def test_identity_bm3d_and_spec_errors(tmp_path):
+    image = _smooth_image((32, 32, 1))
+    assert isinstance(load_denoiser("identity"), Denoiser)
+    np.testing.assert_array_equal(load_denoiser("identity")(image + 2), np.ones_like(image))
+    bm3d = load_denoiser("bm3d")
+    with pytest.raises(ValueError, match="noise level"):
+        bm3d(image)
+    with pytest.raises(ValueError, match="Gaussian"):
+        bm3d.set_noise("poisson:peak=4")
+    bm3d.set_noise("gaussian:sigma=25")
+    noisy = image + np.random.default_rng(0).normal(0, 25 / 255, image.shape).astype(np.float32)
+    assert metrics.psnr(image, bm3d(noisy)) > metrics.psnr(image, noisy) + 3
+    with pytest.raises(FileNotFoundError, match=r"missing\.keras.*accepted"):
+        load_denoiser(str(tmp_path / "missing.keras"))
+    with pytest.raises(FileNotFoundError, match="nothing.mat"):
+        load_denoiser("dncnn-official:" + str(tmp_path / "nothing.mat"))
+    with pytest.raises(ValueError, match="accepted forms"):
+        load_denoiser("not-a-model")
+    with pytest.raises(ValueError, match="not a SavedModel"):
+        load_denoiser(str(tmp_path))

@@ -1,0 +1,107 @@
+"""The training runner and tools/train.py: presets, one fit step, checkpoints, exact resume."""
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import ROOT
+from kerasdenoise.training import configs
+from kerasdenoise.training.runner import NonFiniteLoss, read_state, train
+
+TRAIN = [sys.executable, str(ROOT / "tools" / "train.py")]
+
+
+def tiny_config(data_dir, **changes):
+    base = configs.get_preset("demo").replace(
+        model_kwargs={"depth": 3, "filters": 8, "channels": 1},
+        train_data=str(data_dir), val_data=str(data_dir), patch_size=16, batch_size=4,
+        steps=4, steps_per_epoch=2, val_batches=1, lr_decay_steps=(),
+    )
+    return base.replace(**changes)
+
+
+def run_cli(*args):
+    return subprocess.run(TRAIN + list(args), capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_presets_and_overrides():
+    assert {"demo", "dncnn-gray-s25"} <= set(configs.preset_names())
+    cfg = configs.apply_overrides(configs.get_preset("demo"),
+                                  ["batch_size=8", "model_kwargs.depth=5", "noise=gaussian:sigma=15"])
+    assert (cfg.batch_size, cfg.model_kwargs["depth"], cfg.noise) == (8, 5, "gaussian:sigma=15")
+    assert cfg.model_kwargs["filters"] == 32  # other keys of a dict field are kept
+    with pytest.raises(ValueError, match="unknown config field"):
+        configs.apply_overrides(cfg, ["batchsize=8"])
+    with pytest.raises(ValueError, match="valid presets"):
+        configs.get_preset("no-such-preset")
+
+
+def test_cli_help_list_and_errors():
+    assert run_cli("--help").returncode == 0
+    listed = run_cli("--list-configs")
+    assert listed.returncode == 0 and "dncnn-gray-s25" in listed.stdout
+    bad = run_cli("--config", "nope")
+    assert bad.returncode == 2 and "valid presets" in bad.stderr
+    bad_set = run_cli("--config", "demo", "--set", "colour=rgb")
+    assert bad_set.returncode == 2 and "colour" in bad_set.stderr
+
+
+def test_cli_demo_one_step(tmp_path, tiny_images):
+    out = tmp_path / "run"
+    done = run_cli("--config", "demo", "--data-dir", str(tiny_images), "--val-dir", "none",
+                   "--out", str(out), "--steps", "1", "--set", "batch_size=2", "--quiet")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "final.keras").exists() and (out / "checkpoints" / "last.weights.h5").exists()
+    assert json.loads((out / "config.json").read_text())["steps"] == 1
+    assert read_state(out)["step"] == 1
+    model = keras.models.load_model(out / "final.keras")
+    assert model.predict(np.zeros((1, 24, 24, 1), np.float32), verbose=0).shape == (1, 24, 24, 1)
+    missing = run_cli("--config", "demo", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r2"))
+    assert missing.returncode == 2 and "nowhere" in missing.stderr
+
+
+class InterruptAt(keras.callbacks.Callback):
+    def __init__(self, batches):
+        super().__init__()
+        self.left = batches
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.left -= 1
+        if self.left == 0:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_run_resumes_exactly(tmp_path, tiny_images):
+    tf.config.experimental.enable_op_determinism()
+    cfg = tiny_config(tiny_images, steps=5)
+    straight = train(cfg, tmp_path / "straight", progress=False)
+
+    with pytest.raises(KeyboardInterrupt, match="--resume"):
+        train(cfg, tmp_path / "cut", callbacks=[InterruptAt(3)], progress=False)
+    assert read_state(tmp_path / "cut")["step"] == 3  # the interrupted step is not lost
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg, tmp_path / "cut", progress=False)
+    with pytest.raises(ValueError, match="noise"):
+        train(cfg.replace(noise="gaussian:sigma=50"), tmp_path / "cut", resume=True, progress=False)
+    resumed = train(cfg, tmp_path / "cut", resume=True, progress=False)
+
+    assert resumed.steps == 5
+    assert int(resumed.trainable.optimizer.iterations.numpy()) == 5
+    for a, b in zip(straight.denoiser.get_weights(), resumed.denoiser.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    rows = (tmp_path / "cut" / "history.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("epoch") and len(rows) >= 4  # header + one row per (partial) epoch
+
+
+def test_non_finite_loss_stops_without_checkpoint(tmp_path, tiny_images):
+    cfg = tiny_config(tiny_images, steps=2, val_data=None)
+    images = tf.fill([4, 16, 16, 1], float("nan"))
+    stream = lambda step: tf.data.Dataset.from_tensors((images, images)).repeat()  # noqa: E731
+    with pytest.raises(NonFiniteLoss, match="without writing a checkpoint"):
+        train(cfg, tmp_path / "nan", datasets=(stream, None), progress=False)
+    assert read_state(tmp_path / "nan") is None
+    assert not (tmp_path / "nan" / "final.keras").exists()
