@@ -224,7 +224,8 @@ def write_shapes(folder, classes=("circle", "square", "stripes"), per_class=6, s
         for i in range(per_class):
             image = np.full((*size, 3), 30, np.uint8)
             color = tuple(int(c) for c in rng.integers(120, 255, 3))
-            cy, cx = size[0] // 2 + int(rng.integers(-4, 5)), size[1] // 2 + int(rng.integers(-4, 5))
+            cy = size[0] // 2 + int(rng.integers(-4, 5))
+            cx = size[1] // 2 + int(rng.integers(-4, 5))
             if name == "circle":
                 cv2.circle(image, (cx, cy), 12, color, -1)
             elif name == "square":
@@ -250,7 +251,8 @@ def test_labelled_folder_loader(tmp_path):
     second_pass = np.concatenate([y.numpy() for _, y in dataset])
     np.testing.assert_array_equal(second_pass, labels)  # and is the same on every pass
 
-    train_set, val_set = labelled_dataset(folder, image_size=32, batch_size=4, validation_split=0.25)
+    train_set, val_set = labelled_dataset(folder, image_size=32, batch_size=4,
+                                          validation_split=0.25)
     n_train = sum(int(y.shape[0]) for _, y in train_set)
     n_val = sum(int(y.shape[0]) for _, y in val_set)
     assert n_train + n_val == 18 and n_val > 0

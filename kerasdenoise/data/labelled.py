@@ -80,7 +80,9 @@ def labelled_dataset(folder, image_size: int = 64, batch_size: int = 32, seed: i
     if color not in COLOR_MODES:
         raise ValueError(f"color must be one of {COLOR_MODES}, got {color!r}")
     if int(image_size) < 1 or int(batch_size) < 1:
-        raise ValueError(f"image_size and batch_size must be positive, got {image_size}, {batch_size}")
+        raise ValueError(
+            f"image_size and batch_size must be positive, got {image_size}, {batch_size}"
+        )
     if validation_split is not None and not 0.0 < float(validation_split) < 1.0:
         raise ValueError(f"validation_split must be in (0, 1) or None, got {validation_split!r}")
     paths, labels, class_names = labelled_files(folder)

@@ -5,39 +5,20 @@ Family modules (``edge``, ``perceptual``) register their losses with :func:`regi
 """
 from __future__ import annotations
 
-import importlib
-
 import keras
 import tensorflow as tf
 
-_LOSSES = {}
-_FAMILIES = (
+from kerasdenoise._registry import Registry
+
+_LOSSES = Registry("loss", (
     "kerasdenoise.losses.edge",
     "kerasdenoise.losses.perceptual",
     "kerasdenoise.losses.classifier",
-)
-_loaded = False
+))
 
 
 def register_loss(name: str):
-    def wrap(factory):
-        _LOSSES[name] = factory
-        return factory
-
-    return wrap
-
-
-def _load_families():
-    global _loaded
-    if _loaded:
-        return
-    for module in _FAMILIES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-    _loaded = True
+    return _LOSSES.register(name)
 
 
 @register_loss("mse")
@@ -51,16 +32,12 @@ def l1_loss(**_):
 
 
 def loss_names():
-    _load_families()
-    return sorted(_LOSSES)
+    return _LOSSES.names()
 
 
 def get_loss(name: str, **kwargs):
     """A Keras-compatible loss ``f(y_true, y_pred)`` for the config name ``name``."""
-    _load_families()
-    if name not in _LOSSES:
-        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(sorted(_LOSSES))}")
-    return _LOSSES[name](**kwargs)
+    return _LOSSES.get(name)(**kwargs)
 
 
 def mean_squared_error(clean, restored):

@@ -14,72 +14,36 @@ learning, where a paper uses it, happens inside the model).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Callable, Dict
-
 import keras
 
-_BUILDERS: Dict[str, Callable[..., keras.Model]] = {}
+from kerasdenoise._registry import Registry
 
-# Network family modules; importing one registers its builders.  Listed here (not imported
-# at package import) so that `import kerasdenoise.models` stays cheap and a family with an
-# optional dependency cannot break the others.
-_FAMILIES = (
+_MODELS = Registry("model", (
     "kerasdenoise.models.dncnn",
     "kerasdenoise.models.dnresnet",
     "kerasdenoise.models.unet",
     "kerasdenoise.models.srresnet",
     "kerasdenoise.models.rednet",
-)
-_loaded = False
+))
 
 
 def register(name: str):
-    """Decorator: make ``builder`` reachable as ``build(name, ...)``."""
-
-    def wrap(builder):
-        if name in _BUILDERS and _BUILDERS[name] is not builder:
-            raise ValueError(f"model name {name!r} is registered twice")
-        _BUILDERS[name] = builder
-        return builder
-
-    return wrap
-
-
-def _load_families():
-    global _loaded
-    if _loaded:
-        return
-    for module in _FAMILIES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            # Only a family module that is not written yet is skipped; a missing dependency
-            # inside an existing module is a real error.
-            if err.name != module:
-                raise
-    _loaded = True
+    """Decorator: make a builder reachable as ``build(name, ...)``."""
+    return _MODELS.register(name)
 
 
 def names():
     """Sorted names of every registered network."""
-    _load_families()
-    return sorted(_BUILDERS)
+    return _MODELS.names()
+
+
+def get_builder(name: str):
+    return _MODELS.get(name)
 
 
 def build(name: str, **kwargs) -> keras.Model:
     """Build the network registered as ``name`` with the builder's keyword arguments."""
-    _load_families()
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(_BUILDERS))}")
-    return _BUILDERS[name](**kwargs)
-
-
-def get_builder(name: str):
-    _load_families()
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(_BUILDERS))}")
-    return _BUILDERS[name]
+    return _MODELS.get(name)(**kwargs)
 
 
 def stats(model: keras.Model, input_hw=(480, 640)) -> dict:

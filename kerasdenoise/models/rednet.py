@@ -200,8 +200,11 @@ def build_gated_convdeconv(
       connection as ``X_i`` inside ``X'_i``; with its Table 1 only the mirrored pairing, conv
       ``i`` with deconv ``6 - i``, has matching shapes, and it is what 'symmetric' means.)
 
-    So ``d_i`` is the share of layer ``i``'s gate given to the forward path and ``1 - d_i`` the
-    share given to the symmetric connection.  Each gate is a :class:`GatingFactor` layer
+    So gate ``i`` belongs to Conv-i: it damps what Conv-i receives (``d_i``) and sets how much of
+    what Conv-i produces crosses to the decoder (``1 - d_i``).  (Another reading of the paper,
+    ``d_i`` splitting ``X_i`` between Conv-(i+1) and the connection, would scale Conv-(i+1)'s
+    input by ``d_i`` instead; the reading guide fixes the literal one, used here.)  Each gate
+    is a :class:`GatingFactor` layer
     ``gate1..gate4``: a fixed scalar by default, one trainable scalar (kept in [0, 1]) per gate
     with ``learnable_gates=True``.  ``gates=None`` is the paper's ablation: no connections and no
     input scaling, a plain 10-layer conv-deconv net.
@@ -209,7 +212,11 @@ def build_gated_convdeconv(
     Output: the paper applies ReLU after every layer, Deconv-5 included, because pixel values are
     non-negative.  Here images are in [0, 1], so ``output_activation="clip"`` (default) is that
     ReLU capped at 1 (``ReLU(max_value=1)``, i.e. a linear output clipped to [0, 1]);
-    ``"sigmoid"`` is offered as a smooth alternative.  No residual learning (the paper has none).
+    ``"sigmoid"`` is offered as a smooth alternative (the clip passes no gradient where the
+    pre-activation is outside [0, 1], as the paper's ReLU below 0).  No residual learning (the
+    paper has none).  Where the paper and the reading guide differ, the guide is followed:
+    Conv-5 has 512 channels (the paper's '518' is a typo), and training uses 64x64 crops of
+    any image set instead of STL-10.
 
     ``input_size`` (int or (h, w)) fixes the input shape; by default it is ``(None, None,
     channels)`` and the size is checked when the model is called (ValueError naming the size).
@@ -218,11 +225,15 @@ def build_gated_convdeconv(
     """
     gates = _check_gates(gates)
     if gates is None and learnable_gates:
-        raise ValueError("learnable_gates=True needs gates (e.g. (0.1, 0.2, 0.3, 0.4)), got gates=None")
+        raise ValueError(
+            "learnable_gates=True needs gates (e.g. (0.1, 0.2, 0.3, 0.4)), got gates=None"
+        )
     if channels < 1:
         raise ValueError(f"channels must be positive, got {channels}")
     if output_activation not in ("clip", "sigmoid"):
-        raise ValueError(f"output_activation must be 'clip' or 'sigmoid', got {output_activation!r}")
+        raise ValueError(
+            f"output_activation must be 'clip' or 'sigmoid', got {output_activation!r}"
+        )
     size = _check_input_size(input_size)
     if name is None:
         name = "gated_convdeconv" if gates is not None else "convdeconv"

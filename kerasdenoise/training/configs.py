@@ -7,20 +7,19 @@ Presets live in ``kerasdenoise/training/presets/<paper>.py`` and register themse
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-_PRESETS = {}
-_PRESET_MODULES = (
+from kerasdenoise._registry import Registry
+
+_PRESETS = Registry("config", (
     "kerasdenoise.training.presets.foundation",
     "kerasdenoise.training.presets.dnresnet",
     "kerasdenoise.training.presets.resunet",
     "kerasdenoise.training.presets.idgan",
     "kerasdenoise.training.presets.gated",
-)
-_loaded = False
+))
 
 
 @dataclass
@@ -80,35 +79,19 @@ class TrainConfig:
 
 
 def register_preset(config: TrainConfig) -> TrainConfig:
-    if config.name in _PRESETS:
-        raise ValueError(f"preset {config.name!r} is registered twice")
-    _PRESETS[config.name] = config
-    return config
-
-
-def _load_presets():
-    global _loaded
-    if _loaded:
-        return
-    for module in _PRESET_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-    _loaded = True
+    return _PRESETS.register(config.name, config)
 
 
 def preset_names():
-    _load_presets()
-    return sorted(_PRESETS)
+    return _PRESETS.names()
 
 
 def get_preset(name: str) -> TrainConfig:
-    _load_presets()
-    if name not in _PRESETS:
-        raise ValueError(f"unknown config {name!r}; valid presets: {', '.join(sorted(_PRESETS))}")
-    return dataclasses.replace(_PRESETS[name])
+    """A copy of the preset ``name`` (unknown names: ValueError listing the valid presets)."""
+    try:
+        return dataclasses.replace(_PRESETS.get(name))
+    except ValueError:
+        raise ValueError(f"unknown config {name!r}; valid presets: {', '.join(preset_names())}") from None
 
 
 def _parse_value(text: str):

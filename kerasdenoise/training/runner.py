@@ -24,6 +24,7 @@ from pathlib import Path
 import keras
 
 from kerasdenoise import models
+from kerasdenoise._registry import Registry
 from kerasdenoise.training.configs import TrainConfig
 from kerasdenoise.training.trainers import build_optimizer_state, denoiser_of, make_trainable
 
@@ -37,34 +38,20 @@ RESUMABLE_CHANGES = {"steps", "steps_per_epoch", "description", "val_batches"}
 # Multi-stage procedures (cascade training, incremental evolution) are drivers: functions
 # ``driver(config, out_dir, resume, progress) -> TrainResult`` that call :func:`train` once per
 # stage, each stage in its own sub-directory so that a resume skips the finished stages.
-_DRIVERS = {}
-_DRIVER_MODULES = (
+_DRIVERS = Registry("driver", (
     "kerasdenoise.training.cascade",
     "kerasdenoise.training.evolution",
     "kerasdenoise.training.gan",
-)
+))
 
 
 def register_driver(name: str):
-    def wrap(driver):
-        _DRIVERS[name] = driver
-        return driver
-
-    return wrap
+    return _DRIVERS.register(name)
 
 
 def get_driver(name: str):
     """The driver registered as ``name``, or None (a single-phase trainer)."""
-    if name not in _DRIVERS:
-        import importlib
-
-        for module in _DRIVER_MODULES:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as err:
-                if err.name != module:
-                    raise
-    return _DRIVERS.get(name)
+    return _DRIVERS.get(name, None)
 
 
 class NonFiniteLoss(RuntimeError):

@@ -8,41 +8,20 @@ saved as ``final.keras`` and evaluated.
 """
 from __future__ import annotations
 
-import importlib
-
 import keras
 
+from kerasdenoise._registry import Registry
 from kerasdenoise.losses import get_loss
 
-_TRAINERS = {}
-_FAMILIES = ("kerasdenoise.training.joint", "kerasdenoise.training.gan")
-_loaded = False
+_TRAINERS = Registry("trainer", ("kerasdenoise.training.joint", "kerasdenoise.training.gan"))
 
 
 def register_trainer(name: str):
-    def wrap(factory):
-        _TRAINERS[name] = factory
-        return factory
-
-    return wrap
-
-
-def _load_families():
-    global _loaded
-    if _loaded:
-        return
-    for module in _FAMILIES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-    _loaded = True
+    return _TRAINERS.register(name)
 
 
 def trainer_names():
-    _load_families()
-    return sorted(_TRAINERS)
+    return _TRAINERS.names()
 
 
 def make_optimizer(config, learning_rate=None):
@@ -82,12 +61,7 @@ def denoiser_of(trainable: keras.Model) -> keras.Model:
 
 
 def make_trainable(config, network) -> keras.Model:
-    _load_families()
-    if config.trainer not in _TRAINERS:
-        raise ValueError(
-            f"unknown trainer {config.trainer!r}; valid trainers: {', '.join(sorted(_TRAINERS))}"
-        )
-    return _TRAINERS[config.trainer](config, network)
+    return _TRAINERS.get(config.trainer)(config, network)
 
 
 def build_optimizer_state(trainable: keras.Model):
