@@ -97,7 +97,7 @@ def test_trains_and_saves(tmp_path):
     clean = rng.random((4, 16, 16, 3)).astype(np.float32)
     noisy = clean + 0.1 * rng.standard_normal(clean.shape).astype(np.float32)
     before = float(model.evaluate(noisy, clean, verbose=0))
-    model.fit(noisy, clean, batch_size=4, epochs=5, verbose=0)
+    model.fit(noisy, clean, batch_size=4, epochs=3, verbose=0)
     assert float(model.evaluate(noisy, clean, verbose=0)) < before
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")

@@ -393,7 +393,7 @@ def phase_configs(config: TrainConfig) -> tuple[TrainConfig, TrainConfig]:
 
 
 def _run_phase(config: TrainConfig, phase_dir: Path, resume: bool, progress: bool,
-               network: keras.Model | None = None) -> TrainResult:
+               network: keras.Model | None = None, datasets=None, callbacks=()) -> TrainResult:
     """``train`` one phase; a phase that a resumed run had already finished is only reloaded
     (its ``final.keras``; ``trainable`` is then that denoiser too), after checking that its
     config is unchanged."""
@@ -404,12 +404,13 @@ def _run_phase(config: TrainConfig, phase_dir: Path, resume: bool, progress: boo
         denoiser = keras.saving.load_model(final)
         return TrainResult(denoiser, denoiser, phase_dir, int(state["step"]),
                            float(state.get("seconds", 0.0)))
-    return train(config, phase_dir, resume=resume, network=network, progress=progress)
+    return train(config, phase_dir, resume=resume, network=network, progress=progress,
+                 datasets=datasets, callbacks=callbacks)
 
 
 @register_driver("idgan_two_phase")
 def idgan_two_phase(config: TrainConfig, out_dir, resume: bool = False,
-                    progress: bool = True) -> TrainResult:
+                    progress: bool = True, datasets=None, callbacks=()) -> TrainResult:
     """Phase 1 (IDResNet, MSE) into ``out_dir/phase1_idresnet``, then phase 2 (IDGAN) into
     ``out_dir/phase2_idgan`` starting from phase 1's generator; see :func:`phase_configs`.
 
@@ -437,11 +438,12 @@ def idgan_two_phase(config: TrainConfig, out_dir, resume: bool = False,
 
     if progress:
         print(f"IDGAN phase 1: {first_config.steps} steps of IDResNet (MSE) -> {out_dir / PHASE_DIRS[0]}")
-    first = _run_phase(first_config, out_dir / PHASE_DIRS[0], resume, progress)
+    first = _run_phase(first_config, out_dir / PHASE_DIRS[0], resume, progress,
+                       datasets=datasets, callbacks=callbacks)
     if progress:
         print(f"IDGAN phase 2: {second_config.steps} steps of IDGAN -> {out_dir / PHASE_DIRS[1]}")
     second = _run_phase(second_config, out_dir / PHASE_DIRS[1], resume, progress,
-                        network=generator_of(first.denoiser))
+                        network=generator_of(first.denoiser), datasets=datasets, callbacks=callbacks)
     second.denoiser.save(out_dir / "final.keras")
     summary_path = out_dir / "phases.json"
     content_label = getattr(second.trainable, "content_label", None)

@@ -8,8 +8,11 @@ or a classifier-feature loss such as the gated conv-deconv paper's) in a ``keras
     loss = lambda_mse * mean((restored - clean)**2) + feature_weight * feature_loss(clean, restored)
 
 The ResUNet paper (section 4.2) uses ``lambda_mse = 100`` and VGG16 relu1_2 + relu2_2 + relu3_3
-features.  The registered trainer ``"joint_loss"`` builds that from a config's
-``trainer_kwargs`` (see :func:`joint_loss_trainer`).
+features.  The MSE is the mean over every pixel and channel, as the authors' code computed it
+(``torch.mean``); the paper's formula divides the squared norm by ``W * H`` only, which for RGB
+would be 3 times larger: the reading guide's ``100 * MSE`` and the code are followed.  The
+registered trainer ``"joint_loss"`` builds that from a config's ``trainer_kwargs`` (see
+:func:`joint_loss_trainer`).
 """
 from __future__ import annotations
 

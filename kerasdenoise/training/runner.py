@@ -261,6 +261,12 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
     checkpoint.save()
     denoiser = denoiser_of(trainable)
     save_inference_model(denoiser, out_dir / "final.keras")
+    _write_json_atomic(out_dir / "run_info.json", {
+        "steps": checkpoint.step, "minutes": round(checkpoint.elapsed() / 60, 2),
+        # e.g. which (offline stand-in) feature extractor a perceptual / content loss used
+        "labels": {k: getattr(trainable, k) for k in ("feature_label", "content_label")
+                   if getattr(trainable, k, None)},
+    })
     return TrainResult(denoiser, trainable, out_dir, checkpoint.step, checkpoint.elapsed())
 
 

@@ -13,7 +13,11 @@ import keras
 from kerasdenoise._registry import Registry
 from kerasdenoise.losses import get_loss
 
-_TRAINERS = Registry("trainer", ("kerasdenoise.training.joint", "kerasdenoise.training.gan"))
+_TRAINERS = Registry("trainer", (
+    "kerasdenoise.training.joint",
+    "kerasdenoise.training.gan",
+    "kerasdenoise.training.transfer",
+))
 
 
 def register_trainer(name: str):
