@@ -31,7 +31,7 @@ def write_images(folder: Path, n=3, size=(48, 56), channels=3, seed=0):
     rng = np.random.default_rng(seed)
     for i in range(n):
         img = rng.random((size[0], size[1], channels)).astype(np.float32)
-        img = cv2.GaussianBlur(img, (0, 0), 2.0)
+        img = cv2.GaussianBlur(img, (0, 0), 2.0).reshape(size[0], size[1], channels)  # blur drops a lone channel axis
         img = (img - img.min()) / (img.max() - img.min() + 1e-6)
         img = np.round(img * 255).astype(np.uint8)
         cv2.imwrite(str(folder / f"img{i}.png"), img if channels == 3 else img[..., 0])
@@ -41,3 +41,21 @@ def write_images(folder: Path, n=3, size=(48, 56), channels=3, seed=0):
 @pytest.fixture
 def tiny_images(tmp_path):
     return write_images(tmp_path / "images")
+
+
+def interrupt_at(batches):
+    """A Keras callback that raises KeyboardInterrupt (Ctrl-C) after ``batches`` training
+    batches, counted across every ``fit`` call it is passed to (stages, phases)."""
+    import keras
+
+    class InterruptAt(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.left = batches
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.left -= 1
+            if self.left == 0:
+                raise KeyboardInterrupt
+
+    return InterruptAt()

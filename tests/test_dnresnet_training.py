@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import interrupt_at
+
 from kerasdenoise.data.pipeline import patch_dataset
 from kerasdenoise.degrade import from_spec
 from kerasdenoise.models import dnresnet
@@ -40,19 +42,6 @@ def tiny_config(trainer, **trainer_kwargs):
     )
 
 
-class InterruptAtBatch(keras.callbacks.Callback):
-    """Raise KeyboardInterrupt at the n-th training batch counted over every stage."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.left = n
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.left -= 1
-        if self.left == 0:
-            raise KeyboardInterrupt
-
-
 def test_stage_loss_monitor_recovers_batch_losses_and_stops():
     monitor = StageLossMonitor(window=2, target=1.5)
     model = SimpleNamespace(stop_training=False)
@@ -74,7 +63,7 @@ def test_cascade_two_stages_resume_and_export(tmp_path):
     config = tiny_config("cascade", final_blocks=1, stage_steps=2, window=1)
     out = tmp_path / "cascade"
     with pytest.raises(KeyboardInterrupt):
-        cascade(config, out, datasets=tiny_stream(), callbacks=[InterruptAtBatch(3)], progress=False)
+        cascade(config, out, datasets=tiny_stream(), callbacks=[interrupt_at(3)], progress=False)
     assert (out / "stage0" / "final.keras").exists()
     assert read_state(out / "stage0")["step"] == 2
     assert read_state(out / "stage1")["step"] == 1 and not (out / "stage1" / "final.keras").exists()

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import interrupt_at
+
 from kerasdenoise import models
 from kerasdenoise.losses import get_loss, loss_names
 from kerasdenoise.losses.perceptual import HED_LABEL, PerceptualLoss
@@ -247,24 +249,8 @@ def synthetic_stream(step):
     return tf.data.Dataset.range(step, 10_000).map(batch)
 
 
-class InterruptAt(keras.callbacks.Callback):
-    def __init__(self, batches):
-        super().__init__()
-        self.left = batches
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.left -= 1
-        if self.left == 0:
-            raise KeyboardInterrupt
-
-
 def test_joint_loss_trainer_and_runner_resume(tmp_path, monkeypatch):
     tf.config.experimental.enable_op_determinism()
-    if importlib.util.find_spec("tensorboard") is None:
-        # The runner logs to TensorBoard; without the package that callback cannot write
-        # (not what this test is about), so it is replaced by a no-op here.
-        monkeypatch.setattr(keras.callbacks, "TensorBoard",
-                            lambda *args, **kwargs: keras.callbacks.Callback())
     cfg = joint_config()
     val = synthetic_stream(5000).take(1)
     straight = train(cfg, tmp_path / "straight", datasets=(synthetic_stream, val), progress=False)
@@ -275,7 +261,7 @@ def test_joint_loss_trainer_and_runner_resume(tmp_path, monkeypatch):
 
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", datasets=(synthetic_stream, val), progress=False,
-              callbacks=[InterruptAt(3)])
+              callbacks=[interrupt_at(3)])
     assert read_state(tmp_path / "cut")["step"] == 3
     resumed = train(cfg, tmp_path / "cut", resume=True, datasets=(synthetic_stream, val),
                     progress=False)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT
+from conftest import ROOT, interrupt_at
 from kerasdenoise.training import configs
 from kerasdenoise.training.runner import NonFiniteLoss, read_state, train
 
@@ -64,24 +64,13 @@ def test_cli_demo_one_step(tmp_path, tiny_images):
     assert missing.returncode == 2 and "nowhere" in missing.stderr
 
 
-class InterruptAt(keras.callbacks.Callback):
-    def __init__(self, batches):
-        super().__init__()
-        self.left = batches
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.left -= 1
-        if self.left == 0:
-            raise KeyboardInterrupt
-
-
 def test_interrupted_run_resumes_exactly(tmp_path, tiny_images):
     tf.config.experimental.enable_op_determinism()
     cfg = tiny_config(tiny_images, steps=5)
     straight = train(cfg, tmp_path / "straight", progress=False)
 
     with pytest.raises(KeyboardInterrupt, match="--resume"):
-        train(cfg, tmp_path / "cut", callbacks=[InterruptAt(3)], progress=False)
+        train(cfg, tmp_path / "cut", callbacks=[interrupt_at(3)], progress=False)
     assert read_state(tmp_path / "cut")["step"] == 3  # the interrupted step is not lost
     with pytest.raises(FileExistsError, match="--resume"):
         train(cfg, tmp_path / "cut", progress=False)

@@ -2,7 +2,7 @@
 """The `make demo` job: train the `demo` preset on the embedded scikit-image photos, measure it
 against the noisy input and BM3D, and write a before/after PNG and a PSNR table.
 
-  python tools/demo.py --out demo_out            # ~2 minutes on 2 CPU cores
+  python tools/demo.py --out demo_out            # ~3-4 minutes on 2 CPU cores
   python tools/demo.py --out demo_out --no-bm3d  # skip the (slow) classical baseline
 
 Everything lands in --out: the training run (`run/`, resumable), `psnr_table.md` / `.json`,
@@ -49,7 +49,7 @@ def before_after_png(path: Path, rows, title):
         ax.set_title(label if psnr is None else f"{label}\n{psnr:.2f} dB", fontsize=9)
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))  # leave room for the suptitle above the panel titles
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

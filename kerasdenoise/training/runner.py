@@ -133,13 +133,21 @@ def _check_resumable(saved: dict, config: TrainConfig, out_dir: Path):
 
 
 def _segments(start: int, total: int, per_epoch: int):
-    """(epoch, steps) pieces from ``start`` to ``total``; the first may finish a partial epoch."""
+    """``(first_epoch, end_epoch, steps_per_epoch)`` for the ``fit`` calls from ``start`` to
+    ``total``: a partial first epoch (a run resumed mid-epoch), the whole epochs in one call
+    (so the progress bar counts them as one run), a partial last epoch."""
     out, step = [], start
-    while step < total:
+    if step % per_epoch and step < total:
         epoch = step // per_epoch
         end = min((epoch + 1) * per_epoch, total)
-        out.append((epoch, end - step))
+        out.append((epoch, epoch + 1, end - step))
         step = end
+    whole = (total - step) // per_epoch
+    if whole:
+        out.append((step // per_epoch, step // per_epoch + whole, per_epoch))
+        step += whole * per_epoch
+    if step < total:
+        out.append((step // per_epoch, step // per_epoch + 1, total - step))
     return out
 
 
@@ -225,16 +233,15 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
         *callbacks,
     ]
     per_epoch = max(1, min(config.steps_per_epoch, config.steps))
-    total_epochs = math.ceil(config.steps / per_epoch)
 
     def on_sigterm(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
     try:
-        for epoch, n_steps in _segments(step, config.steps, per_epoch):
+        for first_epoch, end_epoch, n_steps in _segments(step, config.steps, per_epoch):
             trainable.fit(
-                train_stream(checkpoint.step), initial_epoch=epoch, epochs=epoch + 1,
+                train_stream(checkpoint.step), initial_epoch=first_epoch, epochs=end_epoch,
                 steps_per_epoch=n_steps, validation_data=val, callbacks=all_callbacks,
                 verbose=1 if progress else 0,
             )
