@@ -268,7 +268,7 @@ def run_stages(
         if datasets is None:
             # Every stage trains on the same data (the paper shares the training samples
             # across stages): decode the images once, not once per stage.
-            datasets = make_datasets(stage_config, 0)
+            datasets = make_datasets(stage_config)
         result = train(stage_config, stage_dir, resume=resume, network=network,
                        callbacks=[monitor, *callbacks], progress=progress, datasets=datasets)
         loss = monitor.smoothed()

@@ -158,8 +158,9 @@ def _load_images(name, color):
     return images_set.load(color), images_set.names()
 
 
-def make_datasets(config: TrainConfig, start_step: int):
-    """(train stream factory, validation dataset or None) for ``config``."""
+def make_datasets(config: TrainConfig):
+    """``(stream_factory(step) -> tf.data.Dataset, validation dataset or None)`` for ``config``;
+    the factory starts the deterministic patch stream at training step ``step``."""
     from kerasdenoise.data.pipeline import patch_dataset
 
     train_images, train_names = _load_images(config.train_data, config.color)
@@ -223,7 +224,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
         if progress:
             print(f"Resuming {out_dir} at step {step}/{config.steps}")
 
-    train_stream, val = datasets if datasets is not None else make_datasets(config, step)
+    train_stream, val = datasets if datasets is not None else make_datasets(config)
     checkpoint = RunCheckpoint(out_dir, step, seconds)
     checkpoint.set_model(trainable)  # so a resumed run that is already finished can still save
     all_callbacks = [
@@ -243,7 +244,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
             trainable.fit(
                 train_stream(checkpoint.step), initial_epoch=first_epoch, epochs=end_epoch,
                 steps_per_epoch=n_steps, validation_data=val, callbacks=all_callbacks,
-                verbose=1 if progress else 0,
+                verbose=1 if progress else 0, shuffle=False,  # the stream is already shuffled
             )
             if checkpoint.bad_loss is not None:
                 key, value = checkpoint.bad_loss
