@@ -127,6 +127,18 @@ def plots(rows):
         for model in dict.fromkeys(r["model"] for r in blind):
             pts = sorted((float(r["noise"].split("=")[1]), r["psnr"]) for r in blind if r["model"] == model)
             ax.plot(*zip(*pts), "o-", label=model, ms=4)
+        noisy = {float(r["noise"].split("=")[1]): r["psnr_input"] for r in blind}
+        pts = sorted(noisy.items())
+        ax.plot(*zip(*pts), "k:", label="noisy input")
+        # references in the same protocol: official DnCNN-B weights and BM3D (dncnn_reproduction.sh)
+        refs = RESULTS / "dncnn_reproduction"
+        dncnn = [(s, json.loads((refs / f"dncnn-b{s}.json").read_text())["results"][0]["psnr"])
+                 for s in (15, 25, 50) if (refs / f"dncnn-b{s}.json").exists()]
+        if dncnn:
+            ax.plot(*zip(*dncnn), "k^-", ms=4, label="DnCNN-B, official weights")
+        if (refs / "bm3d-s25.json").exists():
+            ax.plot([25], [json.loads((refs / "bm3d-s25.json").read_text())["results"][0]["psnr"]], "k*",
+                    ms=9, label="BM3D")
         ax.set_xlabel("Gaussian sigma (0-255)")
         ax.set_ylabel("PSNR (dB), BSD68")
         ax.grid(alpha=0.3)
