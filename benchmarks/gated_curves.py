@@ -2,8 +2,8 @@
 """Paper 4, Fig. 6 analogue: training MSE against iteration with and without the gated
 symmetric connections, from two runs' history.csv files (same data, seed and steps).
 
-  python tools/train.py --config gated-cpu-dsc   --steps 600 --out runs/gated-cpu-dsc-600
-  python tools/train.py --config gated-cpu-nodsc --steps 600 --out runs/gated-cpu-nodsc-600
+  python tools/train.py --config gated-cpu-dsc   --steps 600 --set steps_per_epoch=50 --out runs/gated-cpu-dsc-600
+  python tools/train.py --config gated-cpu-nodsc --steps 600 --set steps_per_epoch=50 --out runs/gated-cpu-nodsc-600
   python benchmarks/gated_curves.py runs/gated-cpu-dsc-600 runs/gated-cpu-nodsc-600
 
 Writes benchmarks/results/gated_curves.json and gated_curves.png. A partial result for the gated
