@@ -62,9 +62,9 @@ def rows_to_run(runs: Path):
         out.append((table, label, runs / name / "final.keras", runs / name, noises, "BSD68", "gray", paper))
     jpeg = runs / "dnresnet-cascade-jpeg-cpu"
     out.append(("jpeg", "DN-ResNet-13 JPEG (q 10..40)", jpeg / "final.keras", jpeg,
-                ["jpeg:quality=10"], "LIVE1", "y", JPEG_DNCNN3))
+                ["jpeg:quality=10", "jpeg:quality=20"], "LIVE1", "y", JPEG_DNCNN3))
     out.append(("jpeg", "decoded JPEG (no restoration)", "identity", None,
-                ["jpeg:quality=10"], "LIVE1", "y", {}))
+                ["jpeg:quality=10", "jpeg:quality=20"], "LIVE1", "y", {}))
     return out
 
 
@@ -99,6 +99,18 @@ def evaluate_cached(model, noise, dataset, color, limit):
     return report
 
 
+def _save(fig, ax, xlabel, ylabel, name, legend_size):
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(RESULTS / name, dpi=120)
+    plt.close(fig)
+
+
 def plots(rows):
     import matplotlib
 
@@ -114,13 +126,7 @@ def plots(rows):
         oneshot = [r for r in rows if r["table"] == "1" and "one-shot" in r["model"]]
         if oneshot:
             ax.plot([13], [oneshot[0]["psnr"]], "x", ms=10, label="ours, 13 one-shot")
-        ax.set_xlabel("layers")
-        ax.set_ylabel("PSNR (dB), Gaussian sigma 25")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(RESULTS / "dnresnet_depth.png", dpi=120)
-        plt.close(fig)
+        _save(fig, ax, "layers", "PSNR (dB), Gaussian sigma 25", "dnresnet_depth.png", legend_size=7)
     blind = [r for r in rows if r["table"] in ("2", "3") and r["noise"].startswith("gaussian")]
     if blind:
         fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -139,13 +145,7 @@ def plots(rows):
         if (refs / "bm3d-s25.json").exists():
             ax.plot([25], [json.loads((refs / "bm3d-s25.json").read_text())["results"][0]["psnr"]], "k*",
                     ms=9, label="BM3D")
-        ax.set_xlabel("Gaussian sigma (0-255)")
-        ax.set_ylabel("PSNR (dB), BSD68")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
-        fig.tight_layout()
-        fig.savefig(RESULTS / "dnresnet_noise.png", dpi=120)
-        plt.close(fig)
+        _save(fig, ax, "Gaussian sigma (0-255)", "PSNR (dB), BSD68", "dnresnet_noise.png", legend_size=6)
 
 
 def main(argv=None):
