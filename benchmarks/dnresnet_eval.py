@@ -3,8 +3,8 @@
 
 Writes benchmarks/results/dnresnet.json (rows: table, model, training, noise, dataset, psnr,
 ssim, steps, minutes, paper), dnresnet_depth.png (PSNR against depth) and dnresnet_noise.png
-(PSNR against noise level).  Each (model, noise) evaluation is cached under
-benchmarks/results/dnresnet_runs/ so a re-run only does what is new.
+(PSNR against noise level).  Each (model, noise) evaluation is kept in
+benchmarks/results/dnresnet_evaluations.json so a re-run only does what is new.
 
   python benchmarks/dnresnet_eval.py [--runs runs] [--limit N]
 
@@ -80,23 +80,28 @@ def run_budget(run_dir):
     return steps, round(seconds / 60, 1)
 
 
+CACHE = RESULTS / "dnresnet_evaluations.json"
+
+
 def evaluate_cached(model, noise, dataset, color, limit):
+    """The full tools/evaluate.py report for (model, noise, set), kept in one JSON file so a
+    re-run only evaluates what is new."""
     from kerasdenoise.evaluation import evaluate
 
     key = f"{Path(str(model)).parent.name}_{Path(str(model)).stem}_{dataset}_{color}_{noise}_{limit}"
-    cache = RESULTS / "dnresnet_runs" / (key.replace(":", "_").replace("=", "") + ".json")
-    if cache.exists():
-        return json.loads(cache.read_text())
+    key = key.replace(":", "_").replace("=", "")
+    cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+    if key in cache:
+        return cache[key]
     image_set = dataset
     if limit:
         from kerasdenoise.data.discovery import ImageSet, image_set as find_set
 
         full = find_set(dataset)
         image_set = ImageSet(f"{full.name}[:{limit}]", full.items[:limit], full.source)
-    report = evaluate(str(model), image_set, [noise], color=color, seed=0, progress=True)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(report, indent=1))
-    return report
+    cache[key] = evaluate(str(model), image_set, [noise], color=color, seed=0, progress=True)
+    CACHE.write_text(json.dumps(cache, indent=1))
+    return cache[key]
 
 
 def _save(fig, ax, xlabel, ylabel, name, legend_size):

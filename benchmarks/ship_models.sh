@@ -22,5 +22,5 @@ M=exported_models/ds_dnresnet13_blind
 # budget; NOISES overrides the short default.
 NOISES=${NOISES:-"--noise gaussian:sigma=15 --noise gaussian:sigma=25 --noise gaussian:sigma=50 \
   --noise poisson:peak=4 --noise poisson-gaussian:sigma=1,peak=10"}
-$PY tools/evaluate.py --model $M/model_float32.tflite --test-dir BSD68 --color gray $NOISES --json $R/dsdn_tflite_float32_bsd68.json
-$PY tools/evaluate.py --model $M/model_int8.tflite --test-dir BSD68 --color gray --noise gaussian:sigma=25 --json $R/dsdn_tflite_int8_bsd68.json
+$PY tools/evaluate.py --model $M/model_float32.tflite --test-dir BSD68 --color gray $NOISES --json $R/dsdn_tflite_float32_gray.json
+$PY tools/evaluate.py --model $M/model_int8.tflite --test-dir BSD68 --color gray --noise gaussian:sigma=25 --json $R/dsdn_tflite_int8_gray.json
