@@ -24,7 +24,11 @@ def main(argv=None):
                         help="override a config field, e.g. --set batch_size=32 --set model_kwargs.depth=10")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for TensorFlow's ops (default: all cores); e.g. 1 to run two jobs side by side")
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
 
     from kerasdenoise.training import configs
 
@@ -49,6 +53,11 @@ def main(argv=None):
     except ValueError as err:
         parser.error(str(err))
 
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from kerasdenoise.training.runner import train
 
     out = args.out or f"runs/{config.name}"
