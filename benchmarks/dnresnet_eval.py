@@ -25,6 +25,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 PAPER_DEPTH_S25 = {3: 29.86, 5: 30.03, 7: 30.10, 9: 30.30, 11: 30.44, 13: 30.52, "13-os": 30.27}
 PAPER_BLIND = {"gaussian:sigma=25": 30.47, "gaussian:sigma=50": 27.44, "poisson:peak=2": 24.17,
                "poisson:peak=4": 25.33, "poisson:peak=8": 26.72}
+PAPER_NONBLIND = {"gaussian:sigma=25": 30.52, "gaussian:sigma=50": 27.50, "poisson:peak=2": 24.23,
+                  "poisson:peak=4": 25.39, "poisson:peak=8": 26.77}
 PAPER_DSDN = {"gaussian:sigma=25": 30.36, "gaussian:sigma=50": 27.34, "poisson:peak=2": 24.11,
               "poisson:peak=4": 25.26, "poisson:peak=8": 26.62}
 PAPER_DSDN_OS = {"gaussian:sigma=25": 30.00, "gaussian:sigma=50": 26.99, "poisson:peak=2": 23.77,
@@ -48,8 +50,14 @@ def rows_to_run(runs: Path):
     oneshot = runs / "dnresnet13-oneshot-s25-cpu"
     out.append(("1", "DN-ResNet-13 (one-shot)", oneshot / "final.keras", oneshot,
                 ["gaussian:sigma=25"], "BSD68", "gray", {"gaussian:sigma=25": PAPER_DEPTH_S25["13-os"]}))
-    out.append(("2", "DN-ResNet-13 non-blind s25", cascade / "final.keras", cascade,
-                ["gaussian:sigma=25"], "BSD68", "gray", {"gaussian:sigma=25": 30.52}))
+    out.append(("2", "DN-ResNet-13 non-blind", cascade / "final.keras", cascade,
+                ["gaussian:sigma=25"], "BSD68", "gray", PAPER_NONBLIND))
+    # The rest of Table 2's non-blind column: one cascade per level (sigma 15 has no paper number).
+    for key, noise in (("s15", "gaussian:sigma=15"), ("s50", "gaussian:sigma=50"), ("p2", "poisson:peak=2"),
+                       ("p4", "poisson:peak=4"), ("p8", "poisson:peak=8")):
+        run = runs / f"dnresnet-cascade-{key}-cpu"
+        out.append(("2", "DN-ResNet-13 non-blind", run / "final.keras", run, [noise], "BSD68", "gray",
+                    PAPER_NONBLIND))
     for name, label, paper in (
         ("dnresnet-cascade-blind-cpu", "DN-ResNet-13 blind MSE", PAPER_BLIND),
         ("dnresnet-cascade-blind-edge-a-cpu", "DN-ResNet-13 blind edge-a", {}),
@@ -60,6 +68,17 @@ def rows_to_run(runs: Path):
         table = "3" if name.startswith("dsdn") else "2"
         noises = DS_NOISES if table == "3" else BLIND_NOISES
         out.append((table, label, runs / name / "final.keras", runs / name, noises, "BSD68", "gray", paper))
+    # The shipped blind models: the same recipe at the -cpu-long budget (about an hour on one core).
+    long_cascade = runs / "dnresnet-cascade-blind-cpu-long"
+    for depth in (3, 5, 7, 9, 11, 13):
+        out.append(("1-long", f"DN-ResNet-{depth} (blind cascade, -cpu-long)",
+                    long_cascade / f"dnresnet{depth}.keras", long_cascade, ["gaussian:sigma=25"], "BSD68",
+                    "gray", {}))
+    out.append(("2", "DN-ResNet-13 blind MSE, -cpu-long", long_cascade / "final.keras", long_cascade,
+                BLIND_NOISES, "BSD68", "gray", PAPER_BLIND))
+    long_ds = runs / "dsdnresnet-evolve-blind-cpu-long"
+    out.append(("3", "DS-DN-ResNet-13 blind (evolved), -cpu-long", long_ds / "final.keras", long_ds,
+                BLIND_NOISES, "BSD68", "gray", PAPER_DSDN))
     jpeg = runs / "dnresnet-cascade-jpeg-cpu"
     out.append(("jpeg", "DN-ResNet-13 JPEG (q 10..40)", jpeg / "final.keras", jpeg,
                 ["jpeg:quality=10", "jpeg:quality=20"], "LIVE1", "y", JPEG_DNCNN3))
@@ -83,13 +102,22 @@ def run_budget(run_dir):
 CACHE = RESULTS / "dnresnet_evaluations.json"
 
 
+def _cache_key(model, noise, dataset, color, limit):
+    key = f"{Path(str(model)).parent.name}_{Path(str(model)).stem}_{dataset}_{color}_{noise}_{limit}"
+    return key.replace(":", "_").replace("=", "")
+
+
+def _cached(model, noise, dataset, color, limit):
+    cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+    return cache.get(_cache_key(model, noise, dataset, color, limit))
+
+
 def evaluate_cached(model, noise, dataset, color, limit):
     """The full tools/evaluate.py report for (model, noise, set), kept in one JSON file so a
-    re-run only evaluates what is new."""
+    re-run only evaluates what is new (and keeps rows whose run directory is gone)."""
     from kerasdenoise.evaluation import evaluate
 
-    key = f"{Path(str(model)).parent.name}_{Path(str(model)).stem}_{dataset}_{color}_{noise}_{limit}"
-    key = key.replace(":", "_").replace("=", "")
+    key = _cache_key(model, noise, dataset, color, limit)
     cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
     if key in cache:
         return cache[key]
@@ -128,6 +156,10 @@ def plots(rows):
         xs = [int(r["model"].split("-")[2].split()[0]) for r in depth]
         ax.plot(xs, [r["psnr"] for r in depth], "o-", label="ours, CPU budget (BSD68)")
         ax.plot(xs, [r["paper"] for r in depth], "s--", label="paper (PASCAL VOC, full training)")
+        long_depth = [r for r in rows if r["table"] == "1-long"]
+        if long_depth:
+            ax.plot([int(r["model"].split("-")[2].split()[0]) for r in long_depth],
+                    [r["psnr"] for r in long_depth], "^-", label="ours, blind cascade, -cpu-long budget")
         oneshot = [r for r in rows if r["table"] == "1" and "one-shot" in r["model"]]
         if oneshot:
             ax.plot([13], [oneshot[0]["psnr"]], "x", ms=10, label="ours, 13 one-shot")
@@ -159,12 +191,18 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=0, help="first N images only (0 = all)")
     args = parser.parse_args(argv)
     rows = []
+    # runs/ is not committed: budgets of runs evaluated earlier come from the previous result file
+    previous = json.loads((RESULTS / "dnresnet.json").read_text())["rows"] if (RESULTS / "dnresnet.json").exists() else []
+    old_budget = {(r["training"], r["noise"]): (r["steps"], r["minutes"]) for r in previous}
     for table, label, model, run_dir, noises, dataset, color, paper in rows_to_run(Path(args.runs)):
-        if model != "identity" and not Path(model).exists():
-            print(f"skip {label}: {model} not trained yet")
-            continue
-        steps, minutes = run_budget(run_dir)
+        have_model = model == "identity" or Path(model).exists()
+        steps, minutes = run_budget(run_dir) if have_model else (None, None)
         for noise in noises:
+            if not have_model and _cached(model, noise, dataset, color, args.limit) is None:
+                print(f"skip {label} {noise}: {model} not trained yet")
+                continue
+            if not have_model:
+                steps, minutes = old_budget.get((run_dir.name, noise), (None, None))
             report = evaluate_cached(model, noise, dataset, color, args.limit)
             result = report["results"][0]
             rows.append({"table": table, "model": label, "training": str(run_dir.name) if run_dir else "-",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the DN-ResNet CPU-budget presets used by benchmarks/results/dnresnet.json, in order of
 # importance; each run is resumable (re-running this script continues where it stopped).
-# Usage: bash benchmarks/dnresnet_train.sh [preset ...]
+# Usage: [THREADS=1] bash benchmarks/dnresnet_train.sh [preset ...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -18,5 +18,5 @@ for p in "${presets[@]}"; do
   if [ -f "$out/final.keras" ] && [ -f "$out/stages.json" ]; then echo "== $p: done"; continue; fi
   flag=; [ -d "$out" ] && flag=--resume
   echo "== $p $(date +%T)"
-  $PY tools/train.py --config "$p" --out "$out" $flag || exit $?
+  $PY tools/train.py --config "$p" --out "$out" --quiet ${THREADS:+--threads $THREADS} $flag || exit $?
 done
