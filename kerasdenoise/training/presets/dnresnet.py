@@ -215,12 +215,12 @@ _register_evolution("dsdnresnet-evolve-blind-edge-a", "dnresnet-cascade-blind-ed
 
 # The shipped blind models: the same recipe (cascade at the paper's fixed lr 1e-4, then incremental
 # evolution) with the budget of about an hour on one core of the 2-core machine (DN-ResNet-13 at
-# ~0.15 s per batch of 64 on one thread, the 3-layer net ~0.09 s).  Still ~10 % of the paper-scale
+# ~0.15 s per batch of 64 on one thread, the 3-layer net ~0.09 s).  Still under 10 % of the paper-scale
 # preset's steps; the Table 1-3 analogues use the shorter -cpu budgets above.
 LONG_BASE_STEPS, LONG_STAGE_STEPS, LONG_FINAL_STEPS, LONG_WINDOW = 3000, 1500, 8000, 200
 LONG_FINETUNE_STEPS = 1500
 LONG_NOTE = (" -cpu-long budget (about an hour on one core of the 2-core machine): a reduced-budget "
-             "run, about 10 % of the paper-scale steps.")
+             "run, under 10 % of the paper-scale steps.")
 
 register_preset(TrainConfig(
     name="dnresnet-cascade-blind-cpu-long",
