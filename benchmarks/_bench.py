@@ -54,11 +54,13 @@ def run_budget(run_dir) -> dict:
 
 
 def evaluate_cached(cache: Path, key: str, model_spec: str, test_dir: str, noise: str,
-                    color: str, limit=None, tile: int = 512) -> dict:
+                    color: str, limit=None, tile: int = 512, save_images=None) -> dict:
     """Mean PSNR / SSIM of ``model_spec`` on ``test_dir`` for one noise spec (protocol of
     ``tools/evaluate.py``), cached in the JSON file ``cache`` under ``key|noise|test_dir|color``.
 
     ``limit`` keeps the first N images (a labelled subset, for slow baselines such as CBM3D).
+    ``save_images``: a folder for the restored / noisy 8-bit PNGs (``evaluate``'s layout), for
+    measures beyond PSNR / SSIM; a cached entry whose folder is missing is measured again.
     """
     from kerasdenoise.data.discovery import image_set
     from kerasdenoise.evaluation import evaluate
@@ -68,12 +70,12 @@ def evaluate_cached(cache: Path, key: str, model_spec: str, test_dir: str, noise
     entries = json.loads(cache.read_text()) if cache.exists() else {}
     subset = f"{test_dir}[:{limit}]" if limit else test_dir
     cache_key = f"{key}|{noise}|{subset}|{color}"
-    if cache_key not in entries:
+    if cache_key not in entries or (save_images and not Path(save_images).is_dir()):
         images = image_set(test_dir)
         if limit:
             images.items = images.items[:limit]
         report = evaluate(load_denoiser(model_spec, tile=tile), images, [noise], color=color,
-                          progress=False)
+                          progress=False, save_images=save_images)
         result = report["results"][0]
         entries[cache_key] = {
             "model": model_spec, "noise": noise, "dataset": subset, "color": color,
@@ -82,5 +84,8 @@ def evaluate_cached(cache: Path, key: str, model_spec: str, test_dir: str, noise
             "psnr_input": round(float(result["psnr_input"]), 3), "seconds": round(float(result.get("seconds", 0)), 1),
         }
         cache.parent.mkdir(parents=True, exist_ok=True)
+        # Read again before writing: another benchmark process may have added entries meanwhile.
+        entries = {**(json.loads(cache.read_text()) if cache.exists() else {}),
+                   cache_key: entries[cache_key]}
         cache.write_text(json.dumps(entries, indent=2, sort_keys=True))
     return entries[cache_key]

@@ -305,3 +305,46 @@ def test_presets():
 
     noisy = from_spec(dsc.noise)(tf.fill([1, 16, 16, 3], 0.5), tf.constant([1, 2], tf.int32))
     assert np.any(noisy.numpy() == 0.0) or np.any(noisy.numpy() == 1.0)  # salt and pepper
+
+
+def _write_idx(path, array, magic):
+    """An uncompressed IDX unsigned-byte file: magic, the dimensions, then the bytes."""
+    header = np.array([magic, *array.shape], dtype=">u4").tobytes()
+    path.write_bytes(header + np.ascontiguousarray(array, np.uint8).tobytes())
+
+
+def test_mnist_idx_files_become_a_labelled_folder(tmp_path):
+    from kerasdenoise.data.labelled import write_mnist_folder
+    from kerasdenoise.data.mnist import load_mnist_labels
+
+    labels = np.array([3, 1, 3, 0, 3, 1], np.uint8)
+    digits = (np.arange(6, dtype=np.uint8)[:, None, None] * 40 + np.zeros((1, 28, 28), np.uint8))
+    _write_idx(tmp_path / "digits-idx3-ubyte", digits, 0x803)
+    _write_idx(tmp_path / "labels-idx1-ubyte", labels, 0x801)
+    np.testing.assert_array_equal(load_mnist_labels(tmp_path / "labels-idx1-ubyte"), labels)
+
+    folder = write_mnist_folder(tmp_path / "mnist", per_class=2,
+                                images_path=tmp_path / "digits-idx3-ubyte",
+                                labels_path=tmp_path / "labels-idx1-ubyte")
+    # First two of each class in file order; classes without digits get no images.
+    assert sorted(p.name for p in (folder / "3").iterdir()) == ["00000.png", "00002.png"]
+    assert cv2.imread(str(folder / "3" / "00002.png"), cv2.IMREAD_UNCHANGED).max() == 80
+    dataset = labelled_dataset(folder, image_size=16, batch_size=8, shuffle=False)
+    assert dataset.class_names == ["0", "1", "3"]
+    images, got_labels = next(iter(dataset))
+    assert images.shape == (5, 16, 16, 3) and got_labels.numpy().tolist() == [0, 1, 1, 2, 2]
+
+    with pytest.raises(ValueError, match="labels"):
+        _write_idx(tmp_path / "short-idx1-ubyte", labels[:4], 0x801)
+        write_mnist_folder(tmp_path / "x", images_path=tmp_path / "digits-idx3-ubyte",
+                           labels_path=tmp_path / "short-idx1-ubyte")
+    with pytest.raises(FileNotFoundError):
+        load_mnist_labels(tmp_path / "missing-idx1-ubyte")
+
+
+def test_layer_activations_are_the_first_layer_feature_maps():
+    net = models.build("gated_convdeconv", gates=None, channels=3)
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+    maps = models.layer_activations(net, "conv1", x)
+    assert isinstance(maps, np.ndarray) and maps.shape == (2, 32, 32, 64)
+    np.testing.assert_allclose(maps, net.get_layer("conv1")(x).numpy(), rtol=1e-5, atol=1e-6)

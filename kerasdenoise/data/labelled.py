@@ -170,3 +170,36 @@ def write_synthetic_shapes(folder, per_class: int = 20, size: int = 64, seed: in
                 image[:, (np.arange(size) // (period // 2)) % 2 == 0] = color
             cv2.imwrite(str(folder / name / f"{i:04d}.png"), image[..., ::-1])
     return folder
+
+
+def write_mnist_folder(folder, per_class: int = 100, images_path=None, labels_path=None):
+    """Write MNIST digits as a labelled folder ``folder/<digit>/<index>.png`` (classes ``"0"``
+    to ``"9"``, 28x28 grayscale PNGs): real labelled images for :func:`labelled_dataset`
+    (which resizes them and, with ``color="rgb"``, repeats the gray channel).
+
+    Takes the first ``per_class`` digits of each class in file order, from the IDX files of
+    :func:`kerasdenoise.data.mnist.load_mnist_digits` / ``load_mnist_labels`` (default: the
+    shared data's MNIST test set).  Raises FileNotFoundError when the real digits are not found
+    (no Hershey stand-in here: its digits carry no labels) and ValueError when the two files
+    disagree in length.  Existing files are overwritten.  Returns the folder.
+    """
+    import cv2
+    import numpy as np
+
+    from kerasdenoise.data.mnist import HERSHEY_PREFIX, load_mnist_digits, load_mnist_labels
+
+    if int(per_class) < 1:
+        raise ValueError(f"per_class must be positive, got {per_class}")
+    digits, source = load_mnist_digits(images_path)
+    if source.startswith(HERSHEY_PREFIX):
+        raise FileNotFoundError(f"no MNIST digits file: {source}")
+    labels = load_mnist_labels(labels_path)
+    if len(labels) != len(digits):
+        raise ValueError(f"{len(digits)} MNIST digits but {len(labels)} labels ({source})")
+    folder = Path(folder)
+    for digit in range(10):
+        indices = np.flatnonzero(labels == digit)[: int(per_class)]
+        (folder / str(digit)).mkdir(parents=True, exist_ok=True)
+        for index in indices:
+            cv2.imwrite(str(folder / str(digit) / f"{index:05d}.png"), digits[index])
+    return folder

@@ -30,12 +30,15 @@ DEFAULT_KERNEL_SIZE = 7
 
 #: File name of the MNIST test digits inside ``<shared data>/kernels``.
 MNIST_FILE_NAME = "t10k-images-idx3-ubyte.gz"
+#: File name of their labels (0-9), beside them.
+MNIST_LABELS_FILE_NAME = "t10k-labels-idx1-ubyte.gz"
 
 HERSHEY_PREFIX = "hershey-standin"
 
 PathLike = Union[str, os.PathLike]
 
 _IDX_UBYTE_3D_MAGIC = 0x00000803  # IDX: unsigned byte data, 3 dimensions
+_IDX_UBYTE_1D_MAGIC = 0x00000801  # IDX: unsigned byte data, 1 dimension (labels)
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -60,14 +63,20 @@ def default_mnist_path() -> Path:
     return _shared_data_dir() / "kernels" / MNIST_FILE_NAME
 
 
-def _read_idx_images(path: Path) -> np.ndarray:
-    """Read an IDX3 unsigned-byte file (``*-idx3-ubyte``, gzipped or not) -> uint8 [N, H, W]."""
+def _idx_bytes(path: Path) -> bytes:
+    """The bytes of an IDX file, gunzipped when it is gzipped."""
     raw = path.read_bytes()
     if raw[:2] == _GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as err:
             raise ValueError(f"{path}: corrupt gzip data ({err})") from err
+    return raw
+
+
+def _read_idx_images(path: Path) -> np.ndarray:
+    """Read an IDX3 unsigned-byte file (``*-idx3-ubyte``, gzipped or not) -> uint8 [N, H, W]."""
+    raw = _idx_bytes(path)
     if len(raw) < 16:
         raise ValueError(f"{path}: too short for an IDX images file ({len(raw)} bytes)")
     magic, count, rows, cols = np.frombuffer(raw[:16], dtype=">u4")
@@ -81,6 +90,21 @@ def _read_idx_images(path: Path) -> np.ndarray:
             f"{path}: header says {count}x{rows}x{cols} = {expected} bytes of pixels, "
             f"file holds {len(raw) - 16}")
     return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(int(count), int(rows), int(cols))
+
+
+def _read_idx_labels(path: Path) -> np.ndarray:
+    """Read an IDX1 unsigned-byte file (``*-idx1-ubyte``, gzipped or not) -> uint8 [N]."""
+    raw = _idx_bytes(path)
+    if len(raw) < 8:
+        raise ValueError(f"{path}: too short for an IDX labels file ({len(raw)} bytes)")
+    magic, count = np.frombuffer(raw[:8], dtype=">u4")
+    if magic != _IDX_UBYTE_1D_MAGIC:
+        raise ValueError(
+            f"{path}: not an IDX1 unsigned-byte labels file (magic {magic:#010x}, "
+            f"expected {_IDX_UBYTE_1D_MAGIC:#010x})")
+    if len(raw) - 8 != int(count):
+        raise ValueError(f"{path}: header says {count} labels, file holds {len(raw) - 8}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=8)
 
 
 def _read_npz_images(path: Path) -> Tuple[np.ndarray, str]:
@@ -185,6 +209,23 @@ def load_mnist_digits(path: Optional[PathLike] = None) -> Tuple[np.ndarray, str]
     explicit = path is not None
     resolved = Path(path).expanduser() if explicit else default_mnist_path()
     return _load_digits_cached(str(resolved), explicit)
+
+
+def default_mnist_labels_path() -> Path:
+    """Where the MNIST labels are looked for without a path: beside the default digits file
+    (``<shared data>/kernels/t10k-labels-idx1-ubyte.gz``, or next to ``KERASDENOISE_MNIST``)."""
+    return default_mnist_path().with_name(MNIST_LABELS_FILE_NAME)
+
+
+def load_mnist_labels(path: Optional[PathLike] = None) -> np.ndarray:
+    """The MNIST labels (0-9) of the IDX labels file ``path`` (``*-idx1-ubyte``, optionally
+    ``.gz``; default :func:`default_mnist_labels_path`) as uint8 ``[N]``, in the order of the
+    digits of the matching images file.  No stand-in: a missing file raises FileNotFoundError,
+    an unreadable one ValueError."""
+    resolved = Path(path).expanduser() if path is not None else default_mnist_labels_path()
+    if not resolved.is_file():
+        raise FileNotFoundError(f"MNIST labels file not found: {resolved}")
+    return _read_idx_labels(resolved)
 
 
 @functools.lru_cache(maxsize=16)

@@ -66,3 +66,10 @@ def stats(model: keras.Model, input_hw=(480, 640)) -> dict:
         "weights": int(weights),
         "macs": int(kernel_macs(model, input_hw)),
     }
+
+
+def layer_activations(model: keras.Model, layer_name: str, images):
+    """The output of ``model``'s layer ``layer_name`` for ``images`` ``[B, H, W, C]``, as numpy
+    (e.g. a denoiser's first-layer feature maps, the gated conv-deconv paper's Fig. 7-9)."""
+    probe = keras.Model(model.input, model.get_layer(layer_name).output)
+    return keras.ops.convert_to_numpy(probe(images, training=False))

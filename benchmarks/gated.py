@@ -1,0 +1,345 @@
+#!/usr/bin/env python
+"""Paper 4 (gated conv-deconv, Zhao 2016) at a CPU budget: a reduced-budget reproduction.
+
+  export TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 TF_CPP_MIN_LOG_LEVEL=3
+  python benchmarks/gated.py
+
+Resumable: finished runs (``runs/<preset>/final.keras``), cached evaluations and finished
+sections of ``benchmarks/results/gated.json`` are reused, an interrupted run is resumed.  Steps:
+
+1. Fig. 6: ``gated-cpu-dsc`` and ``gated-cpu-nodsc`` (same data stream, seed and steps, only the
+   gates differ) for ``DENOISER_STEPS`` steps of batch 10 on 64x64 CBSD432 crops, Gaussian
+   sigma 25 + 5% salt and pepper; train and validation MSE against iteration.
+2. Both evaluated on the whole CBSD68 images (the protocol of ``tools/evaluate.py``: the
+   network needs sides divisible by 16, so each image is reflection-padded to that and
+   cropped back) with the noisy-input baseline.
+3. Fig. 7: noisy crop, a few Conv-1 feature maps, denoised, clean, for each model (drawn
+   after step 4, so that the perceptual-loss denoiser has a row too).
+4. The small classifier (Conv-1..5 + FC-1024 + softmax) on real labelled data: MNIST test
+   digits (``CLASSIFIER_PER_CLASS`` per class, resized to 64x64 gray-as-RGB); then the
+   perceptual-loss denoiser ``gated-cpu-perceptual`` (FC-1024 feature distance only) for
+   ``PERCEPTUAL_STEPS`` steps: does it converge (its PSNR curve), where the paper's did not?
+5. Fig. 10-11: the classifier trained from random init vs Conv-1..5 copied from the trained
+   DSC denoiser, same data stream, steps and seed.
+
+Budget measured on the shared 2-core machine (1 thread per run, the two denoiser runs side by
+side, with other jobs sharing the cores): about 14 min per denoiser run, 2.6 min for the
+classifier, 22 min for the perceptual run, ~15 min for the transfer pair; ``minutes`` in the
+JSON are the measured ones.
+
+Writes ``benchmarks/results/gated.json`` (every figure with its steps, minutes, data and
+command), ``gated_curves.png``, ``gated_visual.png``, ``gated_transfer.png``, and caches the
+CBSD68 evaluations in ``gated_evaluations.json``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+from _bench import RESULTS, ROOT, evaluate_cached, run_budget, train_preset
+
+COMMAND = "python benchmarks/gated.py"
+OUT_JSON = RESULTS / "gated.json"
+EVAL_CACHE = RESULTS / "gated_evaluations.json"
+RUNS = ROOT / "runs"
+
+DENOISER_STEPS = 1500
+STEPS_PER_EPOCH = 50  # one point of the Fig. 6 curves per 50 steps
+DENOISER_PRESETS = {"gated-cpu-dsc": "with gated connections (DSC)",
+                    "gated-cpu-nodsc": "no connections"}
+TEST_SET = "CBSD68"
+VISUAL_CROP = 128  # side of the Fig. 7 crop (divisible by 16)
+VISUAL_MAPS = 3  # Conv-1 feature maps shown per model
+
+MNIST_DIR = RUNS / "gated-mnist"
+CLASSIFIER_PER_CLASS = 100  # first 100 test digits of each class: 1000 images
+CLASSIFIER_STEPS = 300
+CLASSIFIER_VAL_SPLIT = 0.2
+PERCEPTUAL_STEPS = 1000  # the gated-cpu-perceptual preset's own budget
+TRANSFER_STEPS = 300
+SEED = 0
+
+
+def _relative(path: Path) -> str:
+    path = Path(path)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _preset_command(preset, overrides):
+    sets = "".join(f" --set {item}" for item in overrides)
+    return (f"python tools/train.py --config {preset} --out {_relative(RUNS / preset)}{sets} "
+            "--threads 1")
+
+
+def history(run: Path):
+    """The run's per-epoch rows of history.csv, with the step count of each row."""
+    per_epoch = json.loads((run / "config.json").read_text())["steps_per_epoch"]
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    return [{"step": (int(r.pop("epoch")) + 1) * per_epoch,
+             **{k: round(float(v), 6) for k, v in r.items()}} for r in rows]
+
+
+def _noise():
+    from kerasdenoise.training import configs
+
+    return configs.get_preset("gated-cpu-dsc").noise
+
+
+def train_denoisers(results):
+    overrides = (f"steps={DENOISER_STEPS}", f"steps_per_epoch={STEPS_PER_EPOCH}")
+    rows = []
+    for preset, label in DENOISER_PRESETS.items():
+        run = train_preset(preset, out=RUNS / preset, overrides=overrides, threads=1)
+        config = json.loads((run / "config.json").read_text())
+        evaluation = evaluate_cached(EVAL_CACHE, f"{preset}@{DENOISER_STEPS}",
+                                     str(run / "final.keras"), TEST_SET, config["noise"], "rgb")
+        rows.append({
+            "preset": preset, "label": label, "run": _relative(run),
+            "gates": config["model_kwargs"].get("gates"), "noise": config["noise"],
+            "data": f"train {config['train_data']} {config['patch_size']}x{config['patch_size']} "
+                    f"random crops, batch {config['batch_size']}; validation "
+                    f"{config['val_batches']} batches of {config['val_data']} crops",
+            "batch_size": config["batch_size"], "optimizer": config["optimizer"],
+            "learning_rate": config["learning_rate"], **run_budget(run),
+            "command": _preset_command(preset, overrides),
+            "cbsd68": {**evaluation, "note": "whole images, reflection-padded to a multiple "
+                                             "of 16 and cropped back; noise seed 0"},
+            "curve": history(run),
+        })
+    results["denoisers"] = rows
+    results["noisy_input_psnr_cbsd68"] = rows[0]["cbsd68"]["psnr_input"]
+
+
+def plot_curves(results):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row, color in zip(results["denoisers"], ("tab:blue", "tab:red")):
+        steps = [r["step"] for r in row["curve"]]
+        ax.plot(steps, [r["loss"] for r in row["curve"]], "-", color=color,
+                label=f"{row['label']}, train")
+        ax.plot(steps, [r["val_loss"] for r in row["curve"]], "--", color=color,
+                label=f"{row['label']}, validation")
+    ax.set_xlabel("iteration (batch of 10)")
+    ax.set_ylabel("MSE (images in [0, 1])")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"Fig. 6 analogue: {DENOISER_STEPS} steps, 64x64 CBSD432 crops,\n"
+                 f"{results['denoisers'][0]['noise']} (reduced budget)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "gated_curves.png", dpi=120)
+    plt.close(fig)
+
+
+def plot_visual(results):
+    """Fig. 7 analogue: one row per model (DSC, no connections, and the perceptual-loss
+    denoiser when trained): noisy, Conv-1 maps, denoised, clean."""
+    import keras
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from kerasdenoise import models
+    from kerasdenoise.data.discovery import image_set
+    from kerasdenoise.data.pipeline import degrade_for_eval
+    from kerasdenoise.metrics import psnr
+
+    clean_full = image_set(TEST_SET).load("rgb")[0]
+    top = (clean_full.shape[0] - VISUAL_CROP) // 2
+    left = (clean_full.shape[1] - VISUAL_CROP) // 2
+    clean = clean_full[top:top + VISUAL_CROP, left:left + VISUAL_CROP]
+    noisy = degrade_for_eval(clean, _noise(), seed=SEED, index=0)
+    rows = list(results["denoisers"])
+    if "perceptual" in results:
+        rows.append({**results["perceptual"], "label": "perceptual loss (no gates)"})
+    columns = 3 + VISUAL_MAPS
+    fig, axes = plt.subplots(len(rows), columns, figsize=(2.2 * columns, 2.4 * len(rows)))
+    for axes_row, row in zip(axes, rows):
+        net = keras.models.load_model(ROOT / row["run"] / "final.keras")
+        maps = models.layer_activations(net, "conv1", noisy[None])[0]
+        strongest = np.argsort(maps.reshape(-1, maps.shape[-1]).var(axis=0))[::-1][:VISUAL_MAPS]
+        denoised = np.clip(net.predict(noisy[None], verbose=0)[0], 0, 1)
+        panels = [(np.clip(noisy, 0, 1), f"noisy {psnr(clean, noisy):.1f} dB")]
+        panels += [(maps[..., c], f"Conv-1 map {c}") for c in strongest]
+        panels += [(denoised, f"denoised {psnr(clean, denoised):.1f} dB"), (clean, "clean")]
+        for ax, (image, title) in zip(axes_row, panels):
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+        axes_row[0].text(-0.08, 0.5, row["label"], transform=axes_row[0].transAxes,
+                         rotation=90, va="center", ha="right", fontsize=8)
+    fig.suptitle(f"Fig. 7 analogue: {TEST_SET} image 0, central {VISUAL_CROP}x{VISUAL_CROP}; "
+                 f"{DENOISER_STEPS} steps (perceptual: {PERCEPTUAL_STEPS})", fontsize=9)
+    fig.tight_layout()
+    # Noisy photos compress badly: a low dpi keeps the file small.
+    fig.savefig(RESULTS / "gated_visual.png", dpi=64)
+    plt.close(fig)
+
+
+def _mnist_sets():
+    from kerasdenoise.data.labelled import labelled_dataset, write_mnist_folder
+
+    if not (MNIST_DIR / "9").is_dir():
+        write_mnist_folder(MNIST_DIR, per_class=CLASSIFIER_PER_CLASS)
+    return labelled_dataset(MNIST_DIR, image_size=64, batch_size=10, seed=SEED,
+                            validation_split=CLASSIFIER_VAL_SPLIT)
+
+
+MNIST_DATA = (f"MNIST test digits (shared data kernels/t10k-*), first {CLASSIFIER_PER_CLASS} of "
+              f"each class, 28x28 gray resized to 64x64 RGB; {1 - CLASSIFIER_VAL_SPLIT:.0%} "
+              f"train / {CLASSIFIER_VAL_SPLIT:.0%} validation, batch 10")
+
+
+def train_classifier_and_perceptual(results):
+    from kerasdenoise.training import configs
+    from kerasdenoise.training.transfer import train_feature_classifier
+
+    classifier_path = RUNS / "gated-classifier" / "classifier.keras"
+    section = results.get("classifier")
+    if not (section and section["steps"] == CLASSIFIER_STEPS and classifier_path.exists()):
+        _mnist_sets()  # writes the folder
+        start = time.time()
+        _, curves = train_feature_classifier(MNIST_DIR, classifier_path, steps=CLASSIFIER_STEPS,
+                                             image_size=64, batch_size=10, learning_rate=0.01,
+                                             validation_split=CLASSIFIER_VAL_SPLIT, seed=SEED)
+        results["classifier"] = {
+            "what": "gated_classifier (Conv-1..5 + FC-1024 + dropout + softmax), random init, "
+                    "SGD momentum 0.9, lr 0.01; the frozen feature extractor of the "
+                    "perceptual loss", "data": MNIST_DATA, "path": _relative(classifier_path),
+            "steps": CLASSIFIER_STEPS, "minutes": round((time.time() - start) / 60, 1),
+            "command": COMMAND, "final_val_accuracy": round(curves["val_accuracy"][-1], 4),
+            "val_curve": [{"step": s, "loss": round(l, 4), "accuracy": round(a, 4)} for s, l, a
+                          in zip(curves["val_step"], curves["val_loss"], curves["val_accuracy"])],
+        }
+        OUT_JSON.write_text(json.dumps(results, indent=2))
+
+    preset = "gated-cpu-perceptual"
+    overrides = (f"steps={PERCEPTUAL_STEPS}", f"steps_per_epoch={STEPS_PER_EPOCH}",
+                 f"loss_kwargs.classifier_path={_relative(classifier_path)}")
+    run = train_preset(preset, out=RUNS / preset, overrides=overrides, threads=1)
+    config = configs.get_preset(preset)
+    evaluation = evaluate_cached(EVAL_CACHE, f"{preset}@{PERCEPTUAL_STEPS}",
+                                 str(run / "final.keras"), TEST_SET, config.noise, "rgb")
+    curve = history(run)
+    results["perceptual"] = {
+        "preset": preset, "run": _relative(run),
+        "what": "plain 10-layer conv-deconv (no gates) trained on the squared L2 distance of "
+                "the frozen MNIST classifier's FC-1024 features only (no MSE term)",
+        "data": "train CBSD432 64x64 crops, batch 10; feature extractor trained on " + MNIST_DATA,
+        **run_budget(run), "command": _preset_command(preset, overrides),
+        "cbsd68": evaluation, "curve": curve,
+        "val_psnr_first_last": [curve[0]["val_psnr"], curve[-1]["val_psnr"]],
+    }
+
+
+def transfer(results):
+    import keras
+
+    from kerasdenoise.training.transfer import compare_initializations
+
+    section = results.get("transfer")
+    if section and section["steps"] == TRANSFER_STEPS:
+        return
+    train_set, val_set = _mnist_sets()
+    denoiser_run = ROOT / results["denoisers"][0]["run"]
+    denoiser = keras.models.load_model(denoiser_run / "final.keras")
+    start = time.time()
+    curves = compare_initializations(denoiser, train_set, TRANSFER_STEPS, seed=SEED,
+                                     learning_rate=0.01, validation_data=val_set,
+                                     eval_every=TRANSFER_STEPS // 10)
+    results["transfer"] = {
+        "what": "gated_classifier from random init vs Conv-1..5 copied as they are from "
+                f"{_relative(denoiser_run)} (the paper's Fig. 10-11); same batches, "
+                "FC init and dropout draws (seed 0); SGD momentum 0.9, lr 0.01",
+        "data": MNIST_DATA, "steps": TRANSFER_STEPS,
+        "minutes": round((time.time() - start) / 60, 1), "command": COMMAND,
+        **{init: {"train_step": c["step"], "train_loss": [round(v, 4) for v in c["loss"]],
+                  "train_accuracy": c["accuracy"], "val_step": c["val_step"],
+                  "val_loss": [round(v, 4) for v in c["val_loss"]],
+                  "val_accuracy": [round(v, 4) for v in c["val_accuracy"]]}
+           for init, c in curves.items()},
+    }
+
+
+def plot_transfer(results):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    section = results["transfer"]
+    window = 10  # running mean over minibatches: each step's own loss is noisy
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for init, color, label in (("random", "tab:gray", "random init"),
+                               ("denoiser", "tab:blue", "Conv-1..5 from the DSC denoiser")):
+        curve = section[init]
+        smooth = np.convolve(curve["train_loss"], np.ones(window) / window, mode="valid")
+        ax1.plot(curve["train_step"][window - 1:], smooth, color=color, label=f"{label}, train")
+        ax1.plot(curve["val_step"], curve["val_loss"], "o--", ms=3, color=color,
+                 label=f"{label}, validation")
+        ax2.plot(curve["val_step"], curve["val_accuracy"], "o-", ms=3, color=color, label=label)
+    ax1.set_xlabel("iteration (batch of 10)")
+    ax1.set_ylabel(f"cross-entropy (train: mean of {window} minibatches)")
+    ax2.set_xlabel("iteration (batch of 10)")
+    ax2.set_ylabel("validation accuracy")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Fig. 10-11 analogue: MNIST digits at 64x64, {section['steps']} steps, seed "
+                 f"{SEED} (reduced budget)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "gated_transfer.png", dpi=120)
+    plt.close(fig)
+
+
+def summarize(results):
+    dsc, nodsc = results["denoisers"]
+    final = {row["preset"]: row["curve"][-1] for row in results["denoisers"]}
+    # "Falls earlier": the first step where each curve reaches the no-connection run's final
+    # training MSE.
+    target = final["gated-cpu-nodsc"]["loss"]
+    reach = {row["preset"]: next((r["step"] for r in row["curve"] if r["loss"] <= target), None)
+             for row in results["denoisers"]}
+    results["summary"] = {
+        "final_train_mse": {k: v["loss"] for k, v in final.items()},
+        "final_val_mse": {k: v["val_loss"] for k, v in final.items()},
+        "cbsd68_psnr": {row["preset"]: row["cbsd68"]["psnr"] for row in results["denoisers"]},
+        "cbsd68_psnr_noisy_input": results["noisy_input_psnr_cbsd68"],
+        "first_step_reaching_nodsc_final_train_mse": reach,
+        "target_met": final["gated-cpu-dsc"]["loss"] < final["gated-cpu-nodsc"]["loss"]
+        and reach["gated-cpu-dsc"] < reach["gated-cpu-nodsc"],
+    }
+    if "perceptual" in results:
+        results["summary"]["perceptual_cbsd68_psnr"] = results["perceptual"]["cbsd68"]["psnr"]
+    if "transfer" in results:
+        results["summary"]["transfer_final_val_accuracy"] = {
+            init: results["transfer"][init]["val_accuracy"][-1] for init in ("random", "denoiser")}
+    print(json.dumps(results["summary"], indent=2))
+
+
+def main():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    results = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {}
+    results.update({
+        "paper": "Zhao 2016, gated conv-deconv (reading guide section 4)",
+        "budget": "reduced-budget reproduction (CPU, 1 thread per run); the paper trains 10k "
+                  "steps on 100k STL-10 images",
+        "command": COMMAND,
+    })
+    train_denoisers(results)
+    plot_curves(results)
+    OUT_JSON.write_text(json.dumps(results, indent=2))
+    train_classifier_and_perceptual(results)
+    plot_visual(results)
+    OUT_JSON.write_text(json.dumps(results, indent=2))
+    transfer(results)
+    plot_transfer(results)
+    summarize(results)
+    OUT_JSON.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
