@@ -139,6 +139,41 @@ def ssim_y(clean_rgb, restored_rgb, data_range: float = 1.0, quantize: bool = Tr
     return ssim(clean_y, restored_y, data_range=data_range, quantize=quantize)
 
 
+# Detail measures: how much fine structure an output holds relative to the ground truth, for
+# claims such as "sharper details" (IDGAN vs IDResNet).  Both are ratios, restored / clean, so
+# 1 means as much detail as the clean image, below 1 an over-smoothed output; residual noise and
+# artifacts also raise them, so they are read beside the PSNR, never alone.
+
+
+def gradient_magnitude_ratio(clean, restored, quantize: bool = True) -> float:
+    """Mean Sobel gradient magnitude of ``restored`` over that of ``clean`` (all channels).
+
+    The Sobel filter is :func:`kerasdenoise.losses.edge.sobel_magnitude` (reflect padding).
+    """
+    from kerasdenoise.losses.edge import sobel_magnitude
+
+    clean, restored = _prepare(clean, restored, quantize, "gradient_magnitude_ratio")
+    pair = np.stack([clean, restored]).astype(np.float32)
+    magnitude = sobel_magnitude(pair, scale=1.0).numpy()
+    return float(magnitude[1].mean() / max(magnitude[0].mean(), 1e-12))
+
+
+def high_frequency_energy_ratio(clean, restored, cutoff: float = 0.25,
+                                quantize: bool = True) -> float:
+    """Spectral energy above ``cutoff`` cycles per pixel (radial; Nyquist is 0.5), restored
+    over clean, summed over channels; each channel's mean is removed first."""
+    clean, restored = _prepare(clean, restored, quantize, "high_frequency_energy_ratio")
+    height, width = clean.shape[:2]
+    radius = np.hypot(*np.meshgrid(np.fft.fftfreq(height), np.fft.fftfreq(width), indexing="ij"))
+    band = radius > cutoff
+
+    def energy(image):
+        spectrum = np.fft.fft2(image - image.mean(axis=(0, 1)), axes=(0, 1))
+        return float(np.sum(np.abs(spectrum[band]) ** 2))
+
+    return energy(restored) / max(energy(clean), 1e-12)
+
+
 @keras.saving.register_keras_serializable(package="kerasdenoise")
 class PSNRMetric(keras.metrics.Metric):
     """Mean per-image PSNR (dB) over everything seen since the last reset, for progress bars.

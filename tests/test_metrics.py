@@ -83,3 +83,16 @@ def test_keras_psnr_metric_is_mean_of_clipped_per_image_psnr():
     metric.reset_state()
     assert float(metric.result()) == 0.0
     assert metrics.PSNRMetric.from_config(metric.get_config()).data_range == 1.0
+
+
+def test_detail_ratios_are_one_on_identity_below_one_when_smoothed_above_with_noise():
+    rng = np.random.default_rng(5)
+    clean = np.round(rng.uniform(0, 1, (24, 24, 3)) * 255) / 255
+    smoothed = (clean + np.roll(clean, 1, 0) + np.roll(clean, 1, 1) + np.roll(clean, 1, (0, 1))) / 4
+    noisy = np.clip(clean + rng.normal(0, 0.2, clean.shape), 0, 1)
+    for measure in (metrics.gradient_magnitude_ratio, metrics.high_frequency_energy_ratio):
+        assert measure(clean, clean) == pytest.approx(1.0)
+        assert measure(clean, smoothed) < 0.8
+    assert metrics.gradient_magnitude_ratio(np.full((24, 24, 1), 0.5), noisy[..., :1]) > 1.0
+    with pytest.raises(ValueError, match="shape"):
+        metrics.gradient_magnitude_ratio(clean, clean[:10])
