@@ -60,7 +60,7 @@ DEBLUR_SPEC = "blur:kernel=mnist,size=7,digit=first,boundary=symmetric+gaussian:
 
 LEARNING_RATES = {"denoise": 1e-3, "deblur": 5e-4}
 PAPER_STEPS = {"denoise": 7000, "deblur": 4700}
-CPU_STEPS = 300
+CPU_STEPS = 400
 PERCEPTUAL_LAYERS = ["block1_conv2", "block2_conv2", "block3_conv3"]
 WEIGHTS = {"paper": "imagenet", "cpu": "hed-bsds500"}
 BASE_FILTERS = {"paper": 64, "cpu": 16}
