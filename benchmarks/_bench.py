@@ -89,3 +89,12 @@ def evaluate_cached(cache: Path, key: str, model_spec: str, test_dir: str, noise
                    cache_key: entries[cache_key]}
         cache.write_text(json.dumps(entries, indent=2, sort_keys=True))
     return entries[cache_key]
+
+
+def save_figure(fig, path, dpi: int = 120) -> None:
+    """Lay out, write and close a matplotlib figure (the benchmarks' PNGs)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)

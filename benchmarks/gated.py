@@ -38,7 +38,7 @@ import json
 import time
 from pathlib import Path
 
-from _bench import RESULTS, ROOT, evaluate_cached, run_budget, train_preset
+from _bench import RESULTS, ROOT, evaluate_cached, run_budget, save_figure, train_preset
 
 COMMAND = "python benchmarks/gated.py"
 OUT_JSON = RESULTS / "gated.json"
@@ -130,9 +130,7 @@ def plot_curves(results):
     ax.legend(fontsize=7)
     ax.set_title(f"Fig. 6 analogue: {DENOISER_STEPS} steps, 64x64 CBSD432 crops,\n"
                  f"{results['denoisers'][0]['noise']} (reduced budget)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(RESULTS / "gated_curves.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, RESULTS / "gated_curves.png", dpi=120)
 
 
 def plot_visual(results):
@@ -288,9 +286,7 @@ def plot_transfer(results):
         ax.legend(fontsize=7)
     fig.suptitle(f"Fig. 10-11 analogue: MNIST digits at 64x64, {section['steps']} steps, seed "
                  f"{SEED} (reduced budget)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(RESULTS / "gated_transfer.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, RESULTS / "gated_transfer.png", dpi=120)
 
 
 def summarize(results):

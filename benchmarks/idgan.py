@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import RESULTS, ROOT, evaluate_cached, run_budget, train_preset  # noqa: E402
+from _bench import RESULTS, ROOT, evaluate_cached, run_budget, save_figure, train_preset  # noqa: E402
 
 from kerasdenoise.training.configs import TrainConfig  # noqa: E402  (_bench put the repo on the path)
 from kerasdenoise.training.gan import PHASE_DIRS, phase_configs  # noqa: E402
@@ -226,9 +226,7 @@ def plot_visual(entries, limit, out_png, crop: int = 64, count: int = 2):
     for ax in axes.ravel():
         ax.axis("off")
     fig.suptitle(f"{NOISE}, zoomed {crop}x{crop} crops; idgan-cpu-s25 (reduced budget)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out_png, dpi=110)
 
 
 def main(argv=None):

@@ -44,7 +44,7 @@ for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import RESULTS, ROOT, evaluate_cached, run_budget, train_preset  # noqa: E402
+from _bench import RESULTS, ROOT, evaluate_cached, run_budget, save_figure, train_preset  # noqa: E402
 
 from kerasdenoise.training.configs import get_preset  # noqa: E402
 from kerasdenoise.training.presets.resunet import (  # noqa: E402
@@ -232,9 +232,7 @@ def plot_sigma(rows, path):
     axes[0].legend(fontsize=7)
     fig.suptitle(f"ours: CBSD68 RGB, {CPU_STEPS} steps of batch 64, 16 base filters (reduced budget); "
                  f"paper: BSDS300 test, full training; L_per: {PERCEPTUAL_LABEL}", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_visual(path, tasks):
@@ -271,9 +269,7 @@ def plot_visual(path, tasks):
             ax.axis("off")
     fig.suptitle(f"CBSD68 {VISUAL_IMAGE}, sigma 25.5 (0.1), {size}x{size} crop; {CPU_STEPS}-step CPU budget; "
                  f"L_per: {PERCEPTUAL_LABEL}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv=None):
