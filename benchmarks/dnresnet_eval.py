@@ -16,9 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench import RESULTS, ROOT, run_budget  # noqa: E402
 
 # Paper (PASCAL VOC 2010, Y channel): Table 1 (non-blind, by depth) at sigma 25, and the
 # 13-layer one-shot; Table 2/3 blind columns.
@@ -87,40 +86,22 @@ def rows_to_run(runs: Path):
     return out
 
 
-def run_budget(run_dir):
-    """(steps, minutes) of a run directory, from its stages.json / checkpoint state."""
-    if run_dir is None:
-        return None, None
-    steps = seconds = 0
-    for state in Path(run_dir).glob("**/checkpoints/state.json"):
-        data = json.loads(state.read_text())
-        steps += data.get("step", 0)
-        seconds += data.get("seconds", 0.0)
-    return steps, round(seconds / 60, 1)
-
-
 CACHE = RESULTS / "dnresnet_evaluations.json"
-
-
-def _cache_key(model, noise, dataset, color, limit):
-    key = f"{Path(str(model)).parent.name}_{Path(str(model)).stem}_{dataset}_{color}_{noise}_{limit}"
-    return key.replace(":", "_").replace("=", "")
-
-
-def _cached(model, noise, dataset, color, limit):
-    cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
-    return cache.get(_cache_key(model, noise, dataset, color, limit))
 
 
 def evaluate_cached(model, noise, dataset, color, limit):
     """The full tools/evaluate.py report for (model, noise, set), kept in one JSON file so a
-    re-run only evaluates what is new (and keeps rows whose run directory is gone)."""
+    re-run only evaluates what is new and keeps the rows whose run directory is gone; ``None``
+    for a model file that neither exists nor was evaluated before."""
     from kerasdenoise.evaluation import evaluate
 
-    key = _cache_key(model, noise, dataset, color, limit)
+    key = f"{Path(str(model)).parent.name}_{Path(str(model)).stem}_{dataset}_{color}_{noise}_{limit}"
+    key = key.replace(":", "_").replace("=", "")
     cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
     if key in cache:
         return cache[key]
+    if model != "identity" and not Path(model).exists():
+        return None
     image_set = dataset
     if limit:
         from kerasdenoise.data.discovery import ImageSet, image_set as find_set
@@ -196,14 +177,18 @@ def main(argv=None):
     old_budget = {(r["training"], r["noise"]): (r["steps"], r["minutes"]) for r in previous}
     for table, label, model, run_dir, noises, dataset, color, paper in rows_to_run(Path(args.runs)):
         have_model = model == "identity" or Path(model).exists()
-        steps, minutes = run_budget(run_dir) if have_model else (None, None)
         for noise in noises:
-            if not have_model and _cached(model, noise, dataset, color, args.limit) is None:
+            report = evaluate_cached(model, noise, dataset, color, args.limit)
+            if report is None:
                 print(f"skip {label} {noise}: {model} not trained yet")
                 continue
-            if not have_model:
+            if run_dir is None:
+                steps = minutes = None
+            elif have_model:
+                budget = run_budget(run_dir)
+                steps, minutes = budget["steps"], budget["minutes"]
+            else:
                 steps, minutes = old_budget.get((run_dir.name, noise), (None, None))
-            report = evaluate_cached(model, noise, dataset, color, args.limit)
             result = report["results"][0]
             rows.append({"table": table, "model": label, "training": str(run_dir.name) if run_dir else "-",
                          "noise": noise, "dataset": report["dataset"], "color": color,

@@ -115,18 +115,20 @@ def _cascade_kwargs(cpu: bool, one_shot: bool = False) -> dict:
             "final_steps": FINAL_STEPS, "improvement": 0.03, "window": WINDOW}
 
 
-def _register_pair(name: str, description: str, cpu_description: str, **fields):
-    """Register ``name`` (paper scale) and ``name-cpu``; ``fields`` may hold callables of cpu."""
+def _register_pair(name: str, description: str, cpu_description: str, **fields) -> TrainConfig:
+    """Register ``name`` (paper scale) and ``name-cpu``; ``fields`` may hold callables of cpu.
+    Returns the paper-scale config."""
 
     def resolve(cpu):
         return {k: (v(cpu) if callable(v) else v) for k, v in fields.items()}
 
-    register_preset(TrainConfig(name=name, description=description,
-                                steps_per_epoch=1000, **{**_COMMON, **resolve(False)}))
+    paper = register_preset(TrainConfig(name=name, description=description,
+                                        steps_per_epoch=1000, **{**_COMMON, **resolve(False)}))
     register_preset(TrainConfig(name=f"{name}-cpu", description=cpu_description + CPU_NOTE,
                                 steps_per_epoch=50,
                                 **{**_COMMON, **resolve(True),
                                    "learning_rate": CPU_LEARNING_RATE}))
+    return paper
 
 
 def _cascade_budget(cpu: bool) -> str:
@@ -141,7 +143,7 @@ def _register_cascade(key: str, noise: str, what: str, loss: str = "mse"):
     loss_note = "" if loss == "mse" else f", loss {loss}"
     text = lambda cpu: (f"DN-ResNet cascade 3 -> 13 layers, {what}{loss_note}: "  # noqa: E731
                         f"{_cascade_budget(cpu)}; batch 64, Adam 1e-4. Writes dnresnet3..13.keras.")
-    _register_pair(
+    return _register_pair(
         f"dnresnet-cascade-{key}", text(False), text(True),
         trainer="cascade", trainer_kwargs=lambda cpu: _cascade_kwargs(cpu), noise=noise, loss=loss,
         steps=lambda cpu: CPU_STAGE_STEPS if cpu else STAGE_STEPS,
@@ -169,7 +171,8 @@ _register_pair(
 _register_cascade("s15", gaussian_spec(15), f"non-blind {gaussian_spec(15)}")
 
 # Table 2: blind models (MSE, edge-a, edge-b).
-_register_cascade("blind", BLIND_SPEC, "blind (the 16 Gaussian / Poisson / Poisson-Gaussian levels)")
+BLIND_CASCADE = _register_cascade("blind", BLIND_SPEC,
+                                  "blind (the 16 Gaussian / Poisson / Poisson-Gaussian levels)")
 _register_cascade("blind-edge-a", BLIND_SPEC, "blind", loss="edge-a")
 _register_cascade("blind-edge-b", BLIND_SPEC, "blind", loss="edge-b")
 
@@ -198,7 +201,7 @@ def _register_evolution(name: str, source: str, one_shot: bool, loss: str = "mse
         return (f"DS-DN-ResNet-13 from runs/{source}{'-cpu' if cpu else ''}: {how}{loss_note}; "
                 f"{budget}, batch 64, Adam 1e-4, blind noise.")
 
-    _register_pair(
+    return _register_pair(
         name, text(False), text(True),
         trainer="evolution", trainer_kwargs=_evolution_kwargs(source, one_shot),
         model="ds_dnresnet", model_kwargs={"blocks": 5, "channels": 1, "base_padding": "valid"},
@@ -207,7 +210,7 @@ def _register_evolution(name: str, source: str, one_shot: bool, loss: str = "mse
     )
 
 
-_register_evolution("dsdnresnet-evolve-blind", "dnresnet-cascade-blind", one_shot=False)
+BLIND_EVOLUTION = _register_evolution("dsdnresnet-evolve-blind", "dnresnet-cascade-blind", one_shot=False)
 _register_evolution("dsdnresnet-oneshot-blind", "dnresnet-cascade-blind", one_shot=True)
 _register_evolution("dsdnresnet-evolve-blind-edge-a", "dnresnet-cascade-blind-edge-a",
                     one_shot=False, loss="edge-a")
@@ -222,27 +225,25 @@ LONG_FINETUNE_STEPS = 1500
 LONG_NOTE = (" -cpu-long budget (about an hour on one core of the 2-core machine): a reduced-budget "
              "run, under 10 % of the paper-scale steps.")
 
-register_preset(TrainConfig(
+# The paper-scale blind presets with the -cpu-long budgets (every other field as they are).
+register_preset(BLIND_CASCADE.replace(
     name="dnresnet-cascade-blind-cpu-long",
     description=(f"DN-ResNet cascade 3 -> 13 layers, blind (the 16 Gaussian / Poisson / "
                  f"Poisson-Gaussian levels): {LONG_BASE_STEPS} steps for the 3-layer net, up to "
                  f"{LONG_STAGE_STEPS} per added block (3 % rule), {LONG_FINAL_STEPS} for the 13-layer "
                  f"net; batch 64, Adam 1e-4." + LONG_NOTE),
-    trainer="cascade",
-    trainer_kwargs={"final_blocks": 5, "base_steps": LONG_BASE_STEPS, "stage_steps": LONG_STAGE_STEPS,
-                    "final_steps": LONG_FINAL_STEPS, "improvement": 0.03, "window": LONG_WINDOW},
-    noise=BLIND_SPEC, loss="mse", steps=LONG_STAGE_STEPS, steps_per_epoch=250, **_COMMON,
+    trainer_kwargs={**BLIND_CASCADE.trainer_kwargs, "base_steps": LONG_BASE_STEPS,
+                    "stage_steps": LONG_STAGE_STEPS, "final_steps": LONG_FINAL_STEPS,
+                    "window": LONG_WINDOW},
+    steps=LONG_STAGE_STEPS, steps_per_epoch=250,
 ))
-register_preset(TrainConfig(
+register_preset(BLIND_EVOLUTION.replace(
     name="dsdnresnet-evolve-blind-cpu-long",
     description=("DS-DN-ResNet-13 from runs/dnresnet-cascade-blind-cpu-long: ResBlocks replaced by "
                  f"DS-ResBlocks one at a time from the tail, fine-tuned after each; "
                  f"{LONG_FINETUNE_STEPS} steps per replacement, batch 64, Adam 1e-4, blind noise."
                  + LONG_NOTE),
-    trainer="evolution",
-    trainer_kwargs={"init": "runs/dnresnet-cascade-blind-cpu-long", "blocks": 5,
-                    "finetune_steps": LONG_FINETUNE_STEPS, "one_shot": False},
-    noise=BLIND_SPEC, loss="mse", steps=LONG_FINETUNE_STEPS, steps_per_epoch=250,
-    **{**_COMMON, "model": "ds_dnresnet",
-       "model_kwargs": {"blocks": 5, "channels": 1, "base_padding": "valid"}},
+    trainer_kwargs={**BLIND_EVOLUTION.trainer_kwargs, "init": "runs/dnresnet-cascade-blind-cpu-long",
+                    "finetune_steps": LONG_FINETUNE_STEPS},
+    steps=LONG_FINETUNE_STEPS, steps_per_epoch=250,
 ))
