@@ -82,6 +82,7 @@ def evaluate_cached(cache: Path, key: str, model_spec: str, test_dir: str, noise
             "images": len(images), "psnr": round(float(result["psnr"]), 3),
             "ssim": round(float(result["ssim"]), 4),
             "psnr_input": round(float(result["psnr_input"]), 3), "seconds": round(float(result.get("seconds", 0)), 1),
+            "psnr_frame": round(float(result["psnr_frame"]), 3),
         }
         cache.parent.mkdir(parents=True, exist_ok=True)
         # Read again before writing: another benchmark process may have added entries meanwhile.

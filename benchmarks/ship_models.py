@@ -1,192 +1,249 @@
 #!/usr/bin/env python
-"""Ship the blind DN-ResNet-13 and DS-DN-ResNet-13 into exported_models/, export the DS-DN-ResNet-13
-to SavedModel + TFLite (float32, int8), measure the shipped files and write the model card.
+"""Ship the blind denoisers: re-save, export (TFLite float32 + int8, and SavedModel for the mobile
+DS-DN-ResNet-13), measure every shipped file and write each folder's MODEL_CARD.md.
 
-  python tools/train.py --config dnresnet-cascade-blind-cpu-long --out runs/dnresnet-cascade-blind-cpu-long
-  python tools/train.py --config dsdnresnet-evolve-blind-cpu-long --out runs/dsdnresnet-evolve-blind-cpu-long
-  python benchmarks/ship_models.py [--dn RUN] [--ds RUN]
+  python tools/train.py --config dsdnresnet13-blind-fast     # gray DS-DN-ResNet-13 (about 4 h here)
+  python tools/train.py --config dnresnet13-blind-fast       # gray DN-ResNet-13
+  python tools/train.py --config color-dnresnet13-blind-fast # RGB
+  python benchmarks/ship_models.py [--only ds_dnresnet13_blind ...]
 
-Measured (``tools/evaluate.py`` protocol, seed 0): the float32 TFLite file on BSD68 (gray) and
-CBSD68 (Y) at the model card's eight noise levels, the int8 file on BSD68 at the same levels.
-Writes ``benchmarks/results/shipped.json`` (with every evaluation cached in
-``benchmarks/results/shipped_evaluations.json``), ``exported_models/*/README.md`` and
-``exported_models/ds_dnresnet13_blind/MODEL_CARD.md``: every number in them comes from those files
-and from ``benchmarks/results/latency.json``.
+A model whose run (``runs/<preset>/final.keras``) is missing is skipped with a note.  Measured with
+the ``tools/evaluate.py`` protocol (seed 0): ``model.keras``, the float32 and the int8 TFLite file at
+Gaussian sigma 15 / 25 / 50 on BSD68 (gray models) or CBSD68 (RGB), with the PSNR of the outer
+8-pixel frame beside the whole image's; the run's snapshot nearest 90 training minutes at the same
+levels (``model.keras`` form).  Baselines: the published BM3D / CBM3D and DnCNN-B / CDnCNN-B numbers
+(``benchmarks/reference_numbers.json``) and the official DnCNN weights measured here.  Every
+evaluation is cached in ``benchmarks/results/shipped_evaluations.json``; results go to
+``benchmarks/results/shipped.json``.
 """
+from __future__ import annotations
+
 import argparse
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from _bench import RESULTS, ROOT, evaluate_cached, run_budget
 
 EXPORTED = ROOT / "exported_models"
-CARD_NOISES = [
-    ("Gaussian sigma 15", "gaussian:sigma=15"),
-    ("Gaussian sigma 25", "gaussian:sigma=25"),
-    ("Gaussian sigma 50", "gaussian:sigma=50"),
-    ("Poisson peak 2", "poisson:peak=2"),
-    ("Poisson peak 4", "poisson:peak=4"),
-    ("Poisson peak 8", "poisson:peak=8"),
-    ("Poisson-Gaussian sigma 1, peak 10", "poisson-gaussian:sigma=1,peak=10"),
-    ("Poisson-Gaussian sigma 2, peak 20", "poisson-gaussian:sigma=2,peak=20"),
-]
-BM3D_S25 = RESULTS / "dncnn_reproduction" / "bm3d-s25.json"  # same protocol, benchmarks/dncnn_reproduction.sh
 CACHE = RESULTS / "shipped_evaluations.json"
+REFERENCE = json.loads((ROOT / "benchmarks" / "reference_numbers.json").read_text())
+SIGMAS = (15, 25, 50)
+MARK_MINUTES = 90
+
+
+@dataclass(frozen=True)
+class Shipped:
+    folder: str
+    preset: str
+    title: str
+    test_set: str
+    color: str  # evaluation color: gray or rgb
+    baseline: str  # classical, in reference_numbers.json
+    network_baseline: str
+    formats: str  # tools/export.py --formats
+    calibration: str
+    target_note: str
+
+
+SHIPPED = (
+    Shipped("ds_dnresnet13_blind", "dsdnresnet13-blind-fast", "DS-DN-ResNet-13, blind gray (Y) denoiser",
+            "BSD68", "gray", "BM3D", "DnCNN-B", "savedmodel,tflite", "Train400",
+            "beat BM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB"),
+    Shipped("dnresnet13_blind", "dnresnet13-blind-fast", "DN-ResNet-13, blind gray (Y) denoiser",
+            "BSD68", "gray", "BM3D", "DnCNN-B", "tflite", "Train400",
+            "beat BM3D at sigma 15, 25 and 50, and be at least as good as the DS model"),
+    Shipped("color_blind", "color-dnresnet13-blind-fast", "Blind RGB denoiser",
+            "CBSD68", "rgb", "CBM3D", "CDnCNN-B", "tflite", "CBSD432",
+            "beat CBM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB"),
+)
+FILES = ("model.keras", "model_float32.tflite", "model_int8.tflite")
+
+
+def noise(sigma) -> str:
+    return f"gaussian:sigma={sigma}"
 
 
 def resave(run: Path, dest: Path):
-    """The run's final model without training state (optimizer slots): a few hundred KB."""
+    """The run's final model without training state: a few hundred KB."""
     import keras
 
     from kerasdenoise import models
 
-    models.names()  # registers the custom layers' modules before loading
+    models.names()
     dest.parent.mkdir(parents=True, exist_ok=True)
     keras.models.load_model(run / "final.keras", compile=False).save(dest)
 
 
-def export_ds(run: Path, out: Path):
-    # through the CLI, so the shipped files are exactly what users' `tools/export.py` makes; the
-    # exporter reads the training facts (noise, color, data) from the run's config.json
+def export(item: Shipped, run: Path, out: Path):
+    # through the CLI, so the shipped files are what users' tools/export.py makes; the exporter
+    # reads the training facts (noise, color, data) for model.json from the run's config.json
     subprocess.run([sys.executable, str(ROOT / "tools" / "export.py"), "--model", str(run / "final.keras"),
-                    "--out", str(out), "--formats", "savedmodel,tflite", "--quantize", "none,int8",
-                    "--calibration-dir", "CBSD432", "--overwrite"], check=True, cwd=ROOT)
+                    "--out", str(out), "--formats", item.formats, "--quantize", "none,int8",
+                    "--calibration-dir", item.calibration, "--overwrite"], check=True, cwd=ROOT)
 
 
-def measure(folder: Path) -> list:
+def _key(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def measure(item: Shipped, folder: Path) -> list[dict]:
     rows = []
-    for label, noise in CARD_NOISES:
-        for file, dataset, color in (("model_float32.tflite", "BSD68", "gray"),
-                                     ("model_float32.tflite", "CBSD68", "y"),
-                                     ("model_int8.tflite", "BSD68", "gray")):
+    for sigma in SIGMAS:
+        for file in FILES:
             path = folder / file
-            key = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-            result = evaluate_cached(CACHE, key, str(path), dataset, noise, color)
-            rows.append({"label": label, "file": file, "test_set": dataset, **result})
-            print(f"{file:22s} {dataset:7s} {noise:34s} {result['psnr']:.2f} dB / {result['ssim']:.4f}", flush=True)
+            result = evaluate_cached(CACHE, _key(path), str(path), item.test_set, noise(sigma), item.color)
+            rows.append({"file": file, "sigma": sigma, **result})
+            print(f"{item.folder:22s} {file:22s} sigma {sigma:2d}: {result['psnr']:.2f} dB "
+                  f"(frame {result['psnr_frame']:.2f})", flush=True)
     return rows
 
 
-def _row(rows, noise, file, dataset):
-    return next(r for r in rows if r["noise"] == noise and r["file"] == file and r["test_set"] == dataset)
+def at_minutes(item: Shipped, run: Path, minutes: float) -> dict | None:
+    """The run's snapshot at or before ``minutes``, measured at every sigma."""
+    index_path = run / "snapshots" / "snapshots.json"
+    if not index_path.exists():
+        return None
+    index = json.loads(index_path.read_text())
+    steps = [int(s) for s in index if index[s]["minutes"] <= minutes + 0.5]
+    if not steps:
+        return None
+    step = max(steps)
+    path = run / "snapshots" / index[str(step)]["file"]
+    psnr = {}
+    for sigma in SIGMAS:
+        result = evaluate_cached(CACHE, f"{run.name}/snapshots/{path.name}", str(path), item.test_set,
+                                 noise(sigma), item.color)
+        psnr[str(sigma)] = result["psnr"]
+    return {"step": step, "minutes": index[str(step)]["minutes"], "psnr": psnr}
 
 
-def model_card(rows, budget_dn, budget_ds, bm3d, latency) -> str:
-    lines = ["| noise | BSD68 input | BSD68 float32 | BSD68 int8 (loss) | CBSD68-Y input | CBSD68-Y float32 |",
-             "|---|---|---|---|---|---|"]
-    for label, noise in CARD_NOISES:
-        f32, i8 = _row(rows, noise, "model_float32.tflite", "BSD68"), _row(rows, noise, "model_int8.tflite", "BSD68")
-        cy = _row(rows, noise, "model_float32.tflite", "CBSD68")
-        lines.append(f"| {label} | {f32['psnr_input']:.2f} | {f32['psnr']:.2f} / {f32['ssim']:.3f} | "
-                     f"{i8['psnr']:.2f} / {i8['ssim']:.3f} ({i8['psnr'] - f32['psnr']:+.2f}) | "
-                     f"{cy['psnr_input']:.2f} | {cy['psnr']:.2f} / {cy['ssim']:.3f} |")
-    s25 = _row(rows, "gaussian:sigma=25", "model_float32.tflite", "BSD68")
-    s25_int8 = _row(rows, "gaussian:sigma=25", "model_int8.tflite", "BSD68")
-    worst_int8 = min(_row(rows, n, "model_int8.tflite", "BSD68")["psnr"] - _row(rows, n, "model_float32.tflite", "BSD68")["psnr"]
-                     for _, n in CARD_NOISES)
-    gap = s25["psnr"] - bm3d
-    verdict = (f"**met** (+{gap:.2f} dB)" if gap > 0 else f"**missed by {-gap:.2f} dB** at this budget")
-    int8_verdict = "met" if s25["psnr"] - s25_int8["psnr"] <= 0.3 else "missed"
-    minutes = budget_dn["minutes"] + budget_ds["minutes"]
-    methods = latency["methods"]
-    return f"""# Model card: DS-DN-ResNet-13, blind denoiser (CPU-budget build)
+def measured_network_baseline(name: str) -> dict:
+    pattern = REFERENCE["measured_here"][name]
+    out = {}
+    for sigma in SIGMAS:
+        path = ROOT / pattern.format(sigma=sigma)
+        if path.exists():
+            out[str(sigma)] = json.loads(path.read_text())["results"][0]["psnr"]
+    return out
 
-**What it is.** The depthwise-separable DN-ResNet-13 of Ren et al. (paper 3): 9x9-64 and 5x5-32 convolutions,
-five DS-ResBlocks (depthwise 3x3, ReLU, pointwise 1x1-32, ReLU, + input), a 5x5-1 output convolution; 63,744
-weights (the paper reports 63,728), 19.6 G multiply-accumulates at 640x480 (16.7 G at 512x512). One channel:
-gray images, or the Y channel of YCbCr (`tools/denoise.py` / `tools/evaluate.py` denoise Y, Cb and Cr of a
-color image each with it). Input and output: float32 in [0, 1], NHWC, any height and width; clip the output.
 
-**Files.** `model.keras` (Keras 3), `saved_model/` (signature `denoise`, input `noisy_0to1_nhwc`,
-dynamic H and W), `model_float32.tflite`, `model_int8.tflite` (int8 kernels, float32 I/O, calibrated on
-64 noisy CBSD432 patches with the training noise), `model.json` (the facts below in machine-readable form).
+def verdicts(item: Shipped, rows: list[dict]) -> dict:
+    baseline = REFERENCE["denoising"][item.baseline]["psnr"]
 
-**How it was made** (reproduce with these commands, from the repository root, with `../shared/data`):
+    def psnr(file, sigma):
+        return next(r["psnr"] for r in rows if r["file"] == file and r["sigma"] == sigma)
+
+    beats = {file: {str(s): round(psnr(file, s) - baseline[str(s)], 2) for s in SIGMAS}
+             for file in FILES[:2]}
+    int8 = {str(s): round(psnr("model_int8.tflite", s) - psnr("model_float32.tflite", s), 2) for s in SIGMAS}
+    return {
+        "margin_over_" + item.baseline: beats,
+        "beats_" + item.baseline: all(v > 0 for file in beats.values() for v in file.values()),
+        "int8_minus_float32": int8,
+        "int8_within_0.1dB": all(abs(v) <= 0.1 for v in int8.values()),
+    }
+
+
+def card(item: Shipped, run: Path, rows, stats, budget, mark, verdict) -> str:
+    ref = REFERENCE["denoising"]
+    classical, network = ref[item.baseline]["psnr"], ref[item.network_baseline]["psnr"]
+    measured = measured_network_baseline(item.network_baseline)
+    config = json.loads((run / "config.json").read_text())
+
+    def cell(file, sigma):
+        row = next(r for r in rows if r["file"] == file and r["sigma"] == sigma)
+        return f"{row['psnr']:.2f} / {row['ssim']:.3f}"
+
+    lines = [f"| sigma | input | model.keras | float32 TFLite | int8 TFLite | {item.baseline} (published) | "
+             f"{item.network_baseline} (published; official weights here) | 90-min snapshot |",
+             "|---|---|---|---|---|---|---|---|"]
+    for sigma in SIGMAS:
+        first = next(r for r in rows if r["sigma"] == sigma)
+        snap = f"{mark['psnr'][str(sigma)]:.2f}" if mark else "-"
+        lines.append(f"| {sigma} | {first['psnr_input']:.2f} | {cell('model.keras', sigma)} | "
+                     f"{cell('model_float32.tflite', sigma)} | {cell('model_int8.tflite', sigma)} | "
+                     f"{classical[str(sigma)]:.2f} | {network[str(sigma)]:.2f}; "
+                     f"{measured.get(str(sigma), float('nan')):.2f} | {snap} |")
+    frame = next(r for r in rows if r["file"] == "model_float32.tflite" and r["sigma"] == 25)
+    margins = verdict["margin_over_" + item.baseline]
+    return f"""# Model card: {item.title}
+
+**What it is.** `{config['model']}` {json.dumps(config['model_kwargs'], sort_keys=True)}: {stats['weights']:,}
+weights, {stats['macs'] / 1e9:.1f} G multiply-accumulates at 640x480. Input and output: float32 in [0, 1],
+NHWC, any height and width, {'one channel (gray, or Y of YCbCr)' if item.color == 'gray' else 'RGB'};
+the model returns input + predicted correction; clip the output. `model.json` holds the same facts for programs.
+
+**Files.** {', '.join(f'`{f}`' for f in FILES)}, {'`saved_model/`, ' if 'savedmodel' in item.formats else ''}`model.json`.
+
+**How it was made** (from the repository root, with `../shared/data`):
 ```bash
-python tools/train.py --config dnresnet-cascade-blind-cpu-long --out runs/dnresnet-cascade-blind-cpu-long   # cascade 3 -> 13
-python tools/train.py --config dsdnresnet-evolve-blind-cpu-long --out runs/dsdnresnet-evolve-blind-cpu-long # evolution
-python benchmarks/ship_models.py    # re-save, export (SavedModel, float32 + int8 TFLite), evaluate, write this card
+python tools/train.py --config {item.preset}     # resumable: add --resume after an interruption
+python benchmarks/ship_models.py --only {item.folder}
 ```
-- Training data: CBSD432, Y channel (MATLAB `rgb2ycbcr` convention), 33x33 noisy / 17x17 clean patches.
-- Noise: blind, one of the paper's 16 levels per patch: Gaussian sigma 10/25/50/75, Poisson peak 1/2/4/8,
-  Poisson-Gaussian (sigma, peak = 10 sigma) for sigma 0.1/0.2/0.5/1/2/3/6/12 (sigma on 0-255).
-- Budget: cascade {budget_dn['steps']} steps + evolution {budget_ds['steps']} steps (5 replacements), batch 64,
-  Adam lr 1e-4 (the paper's), about {minutes:.0f} minutes in all on one core of a shared 2-core CPU.
-  **A reduced-budget build (under 10 % of the paper-scale presets' steps), not converged.**
+- Data: {config['train_data']} ({config['color']}), {config['patch_size']}x{config['patch_size']} patches
+  with the 8 flips / rotations, batch {config['batch_size']}.
+- Noise: `{config['noise']}` (blind; sigma on 0-255, one range member per patch).
+- Recipe `{config['recipe']}`: {config['description']}
+- Budget: {budget['steps']} steps, {budget['minutes']:.0f} minutes of the 2-core CPU.
 
-**How good it is** (`tools/evaluate.py` protocol: seed 0, noise not clipped, output clipped, 8-bit PSNR / SSIM;
-the shipped TFLite files; `benchmarks/results/shipped.json`). PSNR (dB) / SSIM:
+**How good it is** (`tools/evaluate.py` protocol: {item.test_set}, {item.color}, seed 0, noise not clipped,
+output clipped, 8-bit PSNR dB / SSIM; `benchmarks/results/shipped.json`):
 
 {chr(10).join(lines)}
 
-- Target of the mobile-path issue: the float32 TFLite model beats BM3D on BSD68 at sigma 25 ({bm3d:.2f} dB
-  measured here in the same protocol, 28.57 published): {s25['psnr']:.2f} dB, {verdict}.
-- int8 within 0.3 dB of float32 at sigma 25: {int8_verdict} ({s25_int8['psnr'] - s25['psnr']:+.2f} dB; worst over the
-  eight levels {worst_int8:+.2f} dB).
-
-**Speed** (`python benchmarks/latency.py --repeats 5 --warmup 1`, 512x512 gray, 2-core AMD EPYC CPU,
-`benchmarks/results/latency.json`): TFLite float32 (XNNPACK, 2 threads) {methods['tflite_float32']['median_ms']:.0f} ms,
-TFLite int8 {methods['tflite_int8']['median_ms']:.0f} ms, `tf.function` {methods['tf_function']['median_ms']:.0f} ms,
-Keras `predict` {methods['keras_predict']['median_ms']:.0f} ms; the paper's Table 5 reports 8.33 ms on a Titan X GPU.
+- Target: {item.target_note}. Margin over {item.baseline} (dB): model.keras {margins['model.keras']},
+  float32 TFLite {margins['model_float32.tflite']}: **{'met' if verdict['beats_' + item.baseline] else 'missed'}**.
+  int8 minus float32: {verdict['int8_minus_float32']}: **{'met' if verdict['int8_within_0.1dB'] else 'missed'}**.
+- Border: at sigma 25 the outer 8-pixel frame scores {frame['psnr_frame']:.2f} dB against {frame['psnr']:.2f} dB
+  for the whole image (inference pads by reflection).
+- The 90-minute point is the run's snapshot at {mark['minutes'] if mark else '-'} minutes (step {mark['step'] if mark else '-'}),
+  mid-schedule: the cosine spans the whole run.
 """
 
 
-def readme(title, what, files, budget, preset_cmds) -> str:
-    return f"""# {title}
+def ship(item: Shipped) -> dict | None:
+    from kerasdenoise import models
+    import keras
 
-{what} Files: {files}. See `../ds_dnresnet13_blind/MODEL_CARD.md` for the measured accuracy.
-
-Made by (from the repository root, with `../shared/data`):
-```bash
-{preset_cmds}
-python benchmarks/ship_models.py
-```
-Data: CBSD432 (Y channel), blind mix of the paper's 16 Gaussian / Poisson / Poisson-Gaussian levels.
-Budget: {budget['steps']} steps of batch 64, {budget['minutes']:.0f} minutes on one core of a shared 2-core CPU
-(Adam lr 1e-4): a reduced-budget build, not converged.
-"""
+    run = ROOT / "runs" / item.preset
+    if not (run / "final.keras").exists():
+        print(f"skipping {item.folder}: {run / 'final.keras'} does not exist (train: "
+              f"python tools/train.py --config {item.preset})")
+        return None
+    folder = EXPORTED / item.folder
+    resave(run, folder / "model.keras")
+    export(item, run, folder)
+    rows = measure(item, folder)
+    models.names()
+    stats = models.stats(keras.models.load_model(folder / "model.keras", compile=False))
+    budget = run_budget(run)
+    mark = at_minutes(item, run, MARK_MINUTES)
+    verdict = verdicts(item, rows)
+    (folder / "MODEL_CARD.md").write_text(card(item, run, rows, stats, budget, mark, verdict))
+    return {"folder": item.folder, "preset": item.preset, "run": _key(run), "budget": budget,
+            "weights": stats["weights"], "macs_640x480": stats["macs"], "rows": rows,
+            "at_90_minutes": mark, **verdict}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dn", default=str(ROOT / "runs" / "dnresnet-cascade-blind-cpu-long"))
-    parser.add_argument("--ds", default=str(ROOT / "runs" / "dsdnresnet-evolve-blind-cpu-long"))
+    parser.add_argument("--only", nargs="+", choices=[s.folder for s in SHIPPED], help="ship only these")
     args = parser.parse_args(argv)
-    dn_run, ds_run = Path(args.dn), Path(args.ds)
-    for run in (dn_run, ds_run):
-        if not (run / "final.keras").exists():
-            sys.exit(f"error: {run / 'final.keras'} does not exist; train it first (see this script's help)")
-    dn_dir, ds_dir = EXPORTED / "dnresnet13_blind", EXPORTED / "ds_dnresnet13_blind"
-    resave(dn_run, dn_dir / "model.keras")
-    resave(ds_run, ds_dir / "model.keras")
-    export_ds(ds_run, ds_dir)
-    rows = measure(ds_dir)
-    budget_dn, budget_ds = run_budget(dn_run), run_budget(ds_run)
-    bm3d = json.loads(BM3D_S25.read_text())["results"][0]["psnr"]
-    latency = next(r for r in json.loads((RESULTS / "latency.json").read_text())["results"]
-                   if r["network"] == "DS-DN-ResNet-13")
-    (RESULTS / "shipped.json").write_text(json.dumps({
-        "command": "python benchmarks/ship_models.py", "dn_run": dn_run.name, "ds_run": ds_run.name,
-        "budget": {"dnresnet13_blind": budget_dn, "ds_dnresnet13_blind_evolution": budget_ds},
-        "bm3d_bsd68_s25": bm3d, "rows": rows}, indent=2))
-    (ds_dir / "MODEL_CARD.md").write_text(model_card(rows, budget_dn, budget_ds, bm3d, latency))
-    cascade_cmd = f"python tools/train.py --config {dn_run.name} --out runs/{dn_run.name}"
-    (dn_dir / "README.md").write_text(readme(
-        "DN-ResNet-13, blind, CPU budget",
-        "The blind DN-ResNet-13 of Ren et al. (149,344 weights), cascade-trained 3 -> 13 layers; the parent of "
-        "`../ds_dnresnet13_blind`.", "`model.keras` (whole-image 'same' form, one channel, [0, 1] in and out)",
-        budget_dn, cascade_cmd))
-    (ds_dir / "README.md").write_text(readme(
-        "DS-DN-ResNet-13, blind, CPU budget",
-        "The depthwise-separable DN-ResNet-13 made by incremental evolution from `../dnresnet13_blind`.",
-        "`model.keras`, `saved_model/` (signature `denoise`, dynamic height and width), `model_float32.tflite`, "
-        "`model_int8.tflite` (int8 weights and activations, float32 input/output), `model.json` (input range, "
-        "layout, color space, training data and noise)",
-        {"steps": budget_dn["steps"] + budget_ds["steps"], "minutes": budget_dn["minutes"] + budget_ds["minutes"]},
-        cascade_cmd + f"\npython tools/train.py --config {ds_run.name} --out runs/{ds_run.name}"))
-    print(f"wrote {RESULTS / 'shipped.json'} and {ds_dir / 'MODEL_CARD.md'}")
+    path = RESULTS / "shipped.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    shipped = {k: v for k, v in previous.get("models", {}).items()}
+    for item in SHIPPED:
+        if args.only and item.folder not in args.only:
+            continue
+        result = ship(item)
+        if result is not None:
+            shipped[item.folder] = result
+    path.write_text(json.dumps({"command": "python benchmarks/ship_models.py",
+                                "protocol": "tools/evaluate.py, seed 0", "models": shipped}, indent=2))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import numpy as np
 from kerasdenoise import metrics
 
 COLORS = ("gray", "rgb", "y")
+FRAME_WIDTH = 8  # pixels of the border frame measured apart (``psnr_frame``)
 
 
 def _slug(text: str) -> str:
@@ -67,9 +68,10 @@ def evaluate(
     restored and degraded images to (``<folder>/<noise>/<name>_denoised.png`` / ``_noisy.png``).
 
     Returns ``{"model", "dataset", "color", "seed", "results": [{"noise", "psnr", "ssim",
-    "psnr_input", "n_images", "seconds", "per_image": [{"name", "psnr", "ssim",
-    "psnr_input"}], "notes"}]}``; ``psnr`` / ``ssim`` are means over the images, ``psnr_input``
-    the mean PSNR of the degraded input, ``seconds`` the time spent in the denoiser.
+    "psnr_input", "psnr_frame", "n_images", "seconds", "per_image": [{"name", "psnr", "ssim",
+    "psnr_input", "psnr_frame"}], "notes"}]}``; ``psnr`` / ``ssim`` are means over the images,
+    ``psnr_input`` the mean PSNR of the degraded input, ``psnr_frame`` that of the outer
+    :data:`FRAME_WIDTH`-pixel frame of the output, ``seconds`` the time spent in the denoiser.
     """
     from tqdm.auto import tqdm
 
@@ -128,6 +130,7 @@ def evaluate(
                 "psnr": metrics.psnr(clean, restored),
                 "ssim": metrics.ssim(clean, restored),
                 "psnr_input": metrics.psnr(clean, noisy),
+                "psnr_frame": metrics.frame_psnr(clean, restored, FRAME_WIDTH),
             }
             per_image.append(entry)
             if out_dir is not None:
@@ -142,6 +145,7 @@ def evaluate(
                 "psnr": float(np.mean([e["psnr"] for e in per_image])),
                 "ssim": float(np.mean([e["ssim"] for e in per_image])),
                 "psnr_input": float(np.mean([e["psnr_input"] for e in per_image])),
+                "psnr_frame": float(np.mean([e["psnr_frame"] for e in per_image])),
                 "n_images": len(per_image),
                 "seconds": round(seconds, 3),
                 "per_image": per_image,

@@ -187,6 +187,11 @@ class NetworkDenoiser(Denoiser):
     divisible by it (down-sampling nets), tiles are padded by reflection up to it and cropped
     back.  ``fixed_hw``: the network only takes this size; tiles have that size and smaller
     images are padded.
+
+    The image is padded by reflection by ``border`` pixels on each side (default: the tile
+    overlap, which bounds the receptive field the tiling assumes) before it is run and cropped
+    back after: a network's own 'same' padding is zeros, which darkens a frame along the
+    border of the output; reflected content is what it saw in training.
     """
 
     def __init__(
@@ -198,6 +203,7 @@ class NetworkDenoiser(Denoiser):
         overlap: int = 32,
         multiple: int = 1,
         fixed_hw: Optional[tuple] = None,
+        border: Optional[int] = None,
     ):
         super().__init__(name, channels)
         self._run = run
@@ -207,6 +213,9 @@ class NetworkDenoiser(Denoiser):
             tile = min(fixed_hw)
             overlap = min(overlap, (tile - 1) // 4)
         self.tile, self.overlap = int(tile), int(overlap)
+        self.border = self.overlap if border is None else int(border)
+        if self.border < 0:
+            raise ValueError(f"border must be >= 0, got {border}")
 
     def _run_tile(self, tile: np.ndarray) -> np.ndarray:
         height, width = tile.shape[:2]
@@ -223,7 +232,24 @@ class NetworkDenoiser(Denoiser):
         return result[:height, :width]
 
     def _denoise(self, image):
-        return tiled_apply(self._run_tile, image, tile=self.tile, overlap=self.overlap)
+        padded = reflect_pad(image, self.border)
+        restored = tiled_apply(self._run_tile, padded, tile=self.tile, overlap=self.overlap)
+        height, width = image.shape[:2]
+        return restored[self.border : self.border + height, self.border : self.border + width]
+
+
+def reflect_pad(image: np.ndarray, border: int) -> np.ndarray:
+    """``image`` ``[H, W, C]`` padded by ``border`` pixels on each side by reflection (about
+    the edge pixel, as ``np.pad(mode="reflect")``, repeated for images smaller than the
+    border; a 1-pixel side is repeated)."""
+    if border == 0:
+        return image
+    pads = [(border, border), (border, border), (0, 0)]
+    for axis in (0, 1):
+        if image.shape[axis] == 1:
+            image = np.pad(image, [pads[a] if a == axis else (0, 0) for a in range(3)], mode="edge")
+            pads[axis] = (0, 0)
+    return np.pad(image, pads, mode="reflect")
 
 
 def _probe_multiple(run: Callable[[np.ndarray], np.ndarray], channels: int) -> int:

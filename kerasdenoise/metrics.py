@@ -76,6 +76,21 @@ def psnr(clean, restored, data_range: float = 1.0, quantize: bool = True) -> flo
     return float(value.numpy())
 
 
+def frame_psnr(clean, restored, width: int = 8, data_range: float = 1.0,
+               quantize: bool = True) -> float:
+    """PSNR of the outer frame ``width`` pixels wide (where padding artefacts show)."""
+    clean, restored = _prepare(clean, restored, quantize, "frame_psnr")
+    height, wide = clean.shape[:2]
+    if int(width) != width or width < 1:
+        raise ValueError(f"frame width must be a positive integer, got {width!r}")
+    mask = np.ones((height, wide), bool)
+    mask[width:height - width, width:wide - width] = False
+    mse = float(np.mean(np.square(clean[mask] - restored[mask])))
+    if mse == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(data_range**2 / mse))
+
+
 def ssim(clean, restored, data_range: float = 1.0, quantize: bool = True) -> float:
     """Mean structural similarity (Wang et al. 2004, Gaussian 11x11 window, sigma 1.5).
 

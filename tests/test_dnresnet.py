@@ -49,7 +49,7 @@ def test_layer_names_init_and_mixed_nets():
         assert expected in names
     assert "res3_conv1" not in names and "res2_depthwise" not in names
     assert dnresnet.describe(net) == {"blocks": 3, "ds_blocks": 1, "channels": 1,
-                                      "base_padding": "valid"}
+                                      "base_padding": "valid", "residual": False}
     # N(0, 0.001) kernels (std 0.001), zero biases.
     kernel = net.get_layer("conv2").kernel.numpy()
     assert 0.0008 < kernel.std() < 0.0012 and abs(kernel.mean()) < 1e-4

@@ -88,7 +88,7 @@ def test_cascade_two_stages_resume_and_export(tmp_path):
     for name, blocks in (("dnresnet3", 0), ("dnresnet5", 1), ("final", 1)):
         model = keras.models.load_model(out / f"{name}.keras", compile=False)
         assert dnresnet.describe(model) == {"blocks": blocks, "ds_blocks": 0, "channels": 1,
-                                            "base_padding": "same"}
+                                            "base_padding": "same", "residual": False}
         assert model(np.zeros((1, 21, 25, 1), np.float32)).shape == (1, 21, 25, 1)
     # Stage 1 inherited stage 0's layers: its trained conv1 moved away from stage 0's only by
     # two small Adam steps.
@@ -112,7 +112,8 @@ def test_evolution_incremental_and_one_shot(tmp_path):
         assert dnresnet.describe(keras.models.load_model(tmp_path / "evo" / f"ds{k}.keras",
                                                          compile=False))["ds_blocks"] == k
     final = keras.models.load_model(tmp_path / "evo" / "final.keras", compile=False)
-    assert dnresnet.describe(final) == {"blocks": 2, "ds_blocks": 2, "channels": 1, "base_padding": "same"}
+    assert dnresnet.describe(final) == {"blocks": 2, "ds_blocks": 2, "channels": 1, "base_padding": "same",
+                                     "residual": False}
     # Stage 1 replaced block 2 (the tail) only; block 1 is still the standard one, its weights
     # fine-tuned by a single Adam step (lr 1e-4) from the source's.
     stage1 = keras.models.load_model(tmp_path / "evo" / "stage1" / "final.keras", compile=False)

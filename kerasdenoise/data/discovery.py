@@ -149,15 +149,24 @@ def _valid_names() -> list[str]:
     return list(SKIMAGE_SETS) + list(SHARED_SETS)
 
 
+def _union(parts: list[ImageSet], name: str) -> ImageSet:
+    if any(part.source == SKIMAGE_SOURCE for part in parts):
+        raise ValueError(f"image set {name!r}: the scikit-image sets cannot be joined with '+'")
+    return ImageSet(name=name, items=[item for part in parts for item in part.items],
+                    source="+".join(part.source for part in parts))
+
+
 def image_set(name_or_dir) -> ImageSet:
     """Resolve a set name (``skimage-train``, ``skimage-test``, a :data:`SHARED_SETS` name) or a
-    folder path to an :class:`ImageSet`.
+    folder path to an :class:`ImageSet`; ``A+B`` joins sets (``Train400+CBSD432``).
 
     A shared set name with no shared data raises ``FileNotFoundError`` saying where it looked
     and how to point ``$KERASDENOISE_DATA`` at the data; anything else that is neither a
     known name nor a folder raises ``ValueError`` listing the valid names.
     """
     text = str(name_or_dir)
+    if "+" in text and not Path(text).expanduser().is_dir():
+        return _union([image_set(part) for part in text.split("+")], text)
     key = text.lower()
     for skimage_name, functions in SKIMAGE_SETS.items():
         if key == skimage_name:

@@ -37,6 +37,11 @@ def names():
     return _MODELS.names()
 
 
+def get_builder(name: str):
+    """The builder function registered as ``name``."""
+    return _MODELS.get(name)
+
+
 def build(name: str, **kwargs) -> keras.Model:
     """Build the network registered as ``name`` with the builder's keyword arguments."""
     return _MODELS.get(name)(**kwargs)

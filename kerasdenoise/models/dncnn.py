@@ -15,6 +15,7 @@ import keras
 from keras import layers
 
 from kerasdenoise.models import register
+from kerasdenoise.models._init import check_recipe_args
 
 
 @register("dncnn")
@@ -23,6 +24,8 @@ def build_dncnn(
     channels: int = 1,
     filters: int = 64,
     batch_norm: bool = True,
+    residual: bool = True,
+    init: str = "paper",
     name: str = "dncnn",
 ) -> keras.Model:
     """DnCNN with residual learning inside: ``output = input - net(input)``.
@@ -31,7 +34,19 @@ def build_dncnn(
     BN) + BN + ReLU], conv3x3-``channels``.  ``depth`` 17 is DnCNN-S, 20 DnCNN-B / DnCNN-3.
     Input shape ``(None, None, channels)``: any image size, 'same' padding everywhere.
     BN epsilon is 1e-4 as in MatConvNet's ``vl_nnbnorm`` used by the authors.
+
+    ``residual`` / ``init`` are the training recipe's arguments (``kerasdenoise.training.recipe``):
+    DnCNN is always residual (the model subtracts the predicted noise), so ``residual=False`` is
+    refused.  ``init="paper"`` (default): He normal everywhere, the paper's and today's network;
+    ``init="he"``: the same, but the last convolution (``residual``) starts at zero, so the
+    untrained model is exactly the identity.
     """
+    check_recipe_args("dncnn", residual, init)
+    if not residual:
+        raise ValueError(
+            "dncnn: residual=False is not supported; DnCNN always predicts the noise and returns "
+            "input - net(input) (the recipe 'paper' passes no residual argument)"
+        )
     if depth < 2:
         raise ValueError(f"depth must be >= 2 (first and last convolution), got {depth}")
     if channels < 1 or filters < 1:
@@ -52,10 +67,11 @@ def build_dncnn(
         if batch_norm:
             x = layers.BatchNormalization(epsilon=1e-4, name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
-    residual = layers.Conv2D(
-        channels, 3, padding="same", kernel_initializer="he_normal", name="residual"
+    noise = layers.Conv2D(
+        channels, 3, padding="same", name="residual",
+        kernel_initializer="zeros" if init == "he" else "he_normal",
     )(x)
-    outputs = layers.Subtract(name="restored")([inputs, residual])
+    outputs = layers.Subtract(name="restored")([inputs, noise])
     return keras.Model(inputs, outputs, name=name)
 
 

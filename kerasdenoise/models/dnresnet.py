@@ -48,38 +48,57 @@ import keras
 from keras import layers
 
 from kerasdenoise.models import register
+from kerasdenoise.models._init import check_recipe_args
 
 INIT_STDDEV = 0.001  # the paper's sigma = 0.001, a standard deviation
 RES_FILTERS = 32
 _PADDINGS = ("valid", "same")
 
 
-def _kernel_init(stddev: float):
-    return keras.initializers.RandomNormal(mean=0.0, stddev=stddev)
+# He-initialised residual nets start at the identity: the last layer's kernel is scaled by
+# this (zero: the body's He features are large, any other scale leaves corrections of 1e-2 or
+# more; Adam moves a zero layer as fast as any other, so the body gets gradients from step 2).
+HE_OUTPUT_SCALE = 0.0
 
 
-def _conv(filters, size, padding, name, stddev, activation=None):
+class _Init:
+    """Kernel initialisers of one build: N(0, ``stddev``) (the paper) or He normal."""
+
+    def __init__(self, init: str, stddev: float):
+        self.init, self.stddev = init, stddev
+
+    def kernel(self, scale: float = 1.0):
+        if self.init == "paper":
+            return keras.initializers.RandomNormal(mean=0.0, stddev=self.stddev)
+        if scale == 0:
+            return "zeros"
+        # He normal is N(0, 2 / fan_in) truncated; scaled: variance 2 * scale^2 / fan_in
+        return keras.initializers.VarianceScaling(2.0 * scale * scale, "fan_in", "truncated_normal")
+
+
+def _conv(filters, size, padding, name, init: _Init, activation=None, scale: float = 1.0):
     return layers.Conv2D(
         filters, size, padding=padding, activation=activation, use_bias=True,
-        kernel_initializer=_kernel_init(stddev), bias_initializer="zeros", name=name,
+        kernel_initializer=init.kernel(scale), bias_initializer="zeros", name=name,
     )
 
 
-def res_block(x, index: int, stddev: float = INIT_STDDEV):
+def res_block(x, index: int, init: _Init, branch_scale: float = 1.0):
     """ResBlock of Fig. 1b: conv3x3-32, ReLU, conv3x3-32, + input (no BN, no ReLU after the sum)."""
-    y = _conv(RES_FILTERS, 3, "same", f"res{index}_conv1", stddev, activation="relu")(x)
-    y = _conv(RES_FILTERS, 3, "same", f"res{index}_conv2", stddev)(y)
+    y = _conv(RES_FILTERS, 3, "same", f"res{index}_conv1", init, activation="relu")(x)
+    y = _conv(RES_FILTERS, 3, "same", f"res{index}_conv2", init, scale=branch_scale)(y)
     return layers.Add(name=f"res{index}_add")([x, y])
 
 
-def ds_res_block(x, index: int, stddev: float = INIT_STDDEV):
+def ds_res_block(x, index: int, init: _Init, branch_scale: float = 1.0):
     """DS-ResBlock of Fig. 4b: depthwise 3x3, ReLU, pointwise 1x1-32, ReLU, + input."""
     y = layers.DepthwiseConv2D(
         3, padding="same", activation="relu", use_bias=True,
-        depthwise_initializer=_kernel_init(stddev), bias_initializer="zeros",
+        depthwise_initializer=init.kernel(), bias_initializer="zeros",
         name=f"res{index}_depthwise",
     )(x)
-    y = _conv(RES_FILTERS, 1, "same", f"res{index}_pointwise", stddev, activation="relu")(y)
+    y = _conv(RES_FILTERS, 1, "same", f"res{index}_pointwise", init, activation="relu",
+              scale=branch_scale)(y)
     return layers.Add(name=f"res{index}_add")([x, y])
 
 
@@ -90,13 +109,23 @@ def build_dnresnet(
     base_padding: str = "valid",
     ds_blocks: int = 0,
     init_stddev: float = INIT_STDDEV,
+    residual: bool = False,
+    init: str = "paper",
+    identity_blocks: tuple = (),
     name: str | None = None,
 ) -> keras.Model:
     """DN-ResNet with ``blocks`` ResBlocks, the last ``ds_blocks`` of them depthwise separable.
 
     Input ``(None, None, channels)``: any size; with ``base_padding="valid"`` the output is 16
     pixels smaller in each dimension (33x33 -> 17x17), with ``"same"`` it keeps the input size.
-    All kernels ~ N(0, ``init_stddev``) (std), biases zero.
+
+    - ``init="paper"``: all kernels ~ N(0, ``init_stddev``) (std), biases zero, and (with
+      ``residual=False``) the output is the last convolution: the paper's direct prediction.
+    - ``init="he"`` (the fast recipe): He-normal kernels, with ``residual=True`` the last
+      layer's scaled by :data:`HE_OUTPUT_SCALE`; the blocks listed in ``identity_blocks`` get a zero-initialised
+      closing layer (they start as the identity: blocks inserted by cascade or evolution).
+    - ``residual=True``: the model returns input + last convolution (layer ``residual_add``;
+      needs ``base_padding="same"``).
     """
     if int(blocks) != blocks or blocks < 0:
         raise ValueError(f"blocks must be a non-negative integer, got {blocks!r}")
@@ -106,19 +135,27 @@ def build_dnresnet(
         raise ValueError(f"channels must be a positive integer, got {channels!r}")
     if base_padding not in _PADDINGS:
         raise ValueError(f"base_padding must be one of {_PADDINGS}, got {base_padding!r}")
+    check_recipe_args("dnresnet", residual, init)
+    if residual and base_padding != "same":
+        raise ValueError("residual=True needs base_padding='same' (a 'valid' output is smaller "
+                         "than its input)")
+    initializers = _Init(init, init_stddev)
     if name is None:
         depth = 3 + 2 * blocks
         name = f"ds_dnresnet{depth}" if ds_blocks == blocks and blocks else f"dnresnet{depth}"
         if 0 < ds_blocks < blocks:
             name += f"_ds{ds_blocks}"
     inputs = keras.Input(shape=(None, None, channels), name="degraded")
-    x = _conv(64, 9, base_padding, "conv1", init_stddev, activation="relu")(inputs)
-    x = _conv(RES_FILTERS, 5, base_padding, "conv2", init_stddev, activation="relu")(x)
+    x = _conv(64, 9, base_padding, "conv1", initializers, activation="relu")(inputs)
+    x = _conv(RES_FILTERS, 5, base_padding, "conv2", initializers, activation="relu")(x)
     first_ds = blocks - ds_blocks + 1
     for index in range(1, blocks + 1):
         block = ds_res_block if index >= first_ds else res_block
-        x = block(x, index, init_stddev)
-    outputs = _conv(channels, 5, base_padding, "output", init_stddev)(x)
+        x = block(x, index, initializers, branch_scale=0.0 if index in identity_blocks else 1.0)
+    outputs = _conv(channels, 5, base_padding, "output", initializers,
+                    scale=HE_OUTPUT_SCALE if residual else 1.0)(x)
+    if residual:
+        outputs = layers.Add(name="residual_add")([inputs, outputs])
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -128,11 +165,14 @@ def build_ds_dnresnet(
     channels: int = 1,
     base_padding: str = "valid",
     init_stddev: float = INIT_STDDEV,
+    residual: bool = False,
+    init: str = "paper",
     name: str | None = None,
 ) -> keras.Model:
     """DS-DN-ResNet: :func:`build_dnresnet` with every block a DS-ResBlock."""
     return build_dnresnet(blocks=blocks, channels=channels, base_padding=base_padding,
-                          ds_blocks=blocks, init_stddev=init_stddev, name=name)
+                          ds_blocks=blocks, init_stddev=init_stddev, residual=residual,
+                          init=init, name=name)
 
 
 _BLOCK_LAYER = re.compile(r"^res(\d+)_(conv1|conv2|depthwise|pointwise)$")
@@ -167,6 +207,7 @@ def describe(model: keras.Model) -> dict:
         "ds_blocks": len(ds),
         "channels": int(model.get_layer("conv1").kernel.shape[2]),
         "base_padding": model.get_layer("conv1").padding,
+        "residual": "residual_add" in names,
     }
 
 
@@ -194,23 +235,31 @@ def copy_weights_by_name(source: keras.Model, target: keras.Model) -> list[str]:
 
 
 def rebuild(model: keras.Model, *, blocks: int | None = None, ds_blocks: int | None = None,
-            base_padding: str | None = None, init_stddev: float = INIT_STDDEV) -> keras.Model:
+            base_padding: str | None = None, init_stddev: float = INIT_STDDEV,
+            init: str = "paper") -> keras.Model:
     """A DN-ResNet like ``model`` with some of its structure changed, inheriting every layer
     whose name (and shape) is still there.
 
     - ``blocks=n+1``: cascade growth; the new ResBlock ``res{n+1}`` goes just before the last
-      layer with N(0, ``init_stddev``) weights, so the output barely changes.
+      layer, so the output barely changes (``init="paper"``: N(0, ``init_stddev``) weights) or
+      not at all (``init="he"``: its closing layer starts at zero).
     - ``ds_blocks=k``: incremental evolution; the last ``k`` blocks become DS-ResBlocks with
-      fresh weights, all other layers keep theirs.
+      fresh weights (with ``init="he"`` the new DS blocks start as the identity), all other
+      layers keep theirs.
     - ``base_padding``: 'valid' <-> 'same' with identical weights.
     """
     spec = describe(model)
     new_blocks = spec["blocks"] if blocks is None else blocks
     new_ds = spec["ds_blocks"] if ds_blocks is None else ds_blocks
+    old_ds = set(range(spec["blocks"] - spec["ds_blocks"] + 1, spec["blocks"] + 1))
+    new_ds_set = set(range(new_blocks - new_ds + 1, new_blocks + 1))
+    fresh = {i for i in range(1, new_blocks + 1)
+             if i > spec["blocks"] or (i in new_ds_set) != (i in old_ds)}
     target = build_dnresnet(
         blocks=new_blocks, channels=spec["channels"],
         base_padding=spec["base_padding"] if base_padding is None else base_padding,
-        ds_blocks=new_ds, init_stddev=init_stddev,
+        ds_blocks=new_ds, init_stddev=init_stddev, residual=spec["residual"], init=init,
+        identity_blocks=tuple(sorted(fresh)) if init == "he" else (),
     )
     copy_weights_by_name(model, target)
     return target

@@ -23,6 +23,7 @@ import keras
 from keras import layers, ops
 
 from kerasdenoise.models import register
+from kerasdenoise.models._init import check_recipe_args
 
 # (filters, stride) of Conv-1..Conv-5 and Deconv-1..Deconv-4; Deconv-5 gives the image channels.
 # Table 1 of the paper for a 64x64 input: 64x64x64, 32x32x64, 16x16x128, 8x8x256, 4x4x512 then
@@ -174,9 +175,11 @@ def build_gated_convdeconv(
     gates: Optional[Sequence[float]] = PAPER_GATES,
     channels: int = 3,
     learnable_gates: bool = False,
-    output_activation: str = "clip",
+    output_activation: Optional[str] = None,
     input_size=None,
     kernel_initializer="he_normal",
+    residual: bool = False,
+    init: str = "paper",
     name: str | None = None,
 ) -> keras.Model:
     """The paper's 10-layer conv-deconv denoiser, with or without gated symmetric connections.
@@ -210,19 +213,37 @@ def build_gated_convdeconv(
     input scaling, a plain 10-layer conv-deconv net.
 
     Output: the paper applies ReLU after every layer, Deconv-5 included, because pixel values are
-    non-negative.  Here images are in [0, 1], so ``output_activation="clip"`` (default) is that
-    ReLU capped at 1 (``ReLU(max_value=1)``, i.e. a linear output clipped to [0, 1]);
-    ``"sigmoid"`` is offered as a smooth alternative (the clip passes no gradient where the
-    pre-activation is outside [0, 1], as the paper's ReLU below 0).  No residual learning (the
-    paper has none).  Where the paper and the reading guide differ, the guide is followed:
-    Conv-5 has 512 channels (the paper's '518' is a typo), and training uses 64x64 crops of
-    any image set instead of STL-10.
+    non-negative.  Here images are in [0, 1], so ``output_activation="clip"`` (the default
+    without ``residual``) is that ReLU capped at 1 (``ReLU(max_value=1)``, i.e. a linear output
+    clipped to [0, 1]); ``"sigmoid"`` is offered as a smooth alternative (the clip passes no
+    gradient where the pre-activation is outside [0, 1], as the paper's ReLU below 0);
+    ``"linear"`` returns Deconv-5 (or the residual sum) as it is.  No residual learning by
+    default (the paper has none).  Where the paper and the reading guide differ, the guide is
+    followed: Conv-5 has 512 channels (the paper's '518' is a typo), and training uses 64x64
+    crops of any image set instead of STL-10.
 
     ``input_size`` (int or (h, w)) fixes the input shape; by default it is ``(None, None,
     channels)`` and the size is checked when the model is called (ValueError naming the size).
     Weights: ``he_normal`` (Keras draws it from a truncated normal, as the paper's
     'truncated normal initialization').
+
+    ``residual`` / ``init`` are the training recipe's arguments (``kerasdenoise.training.recipe``):
+    ``residual=True`` returns ``input + Deconv-5(...)`` (layer ``residual_add``, Deconv-5 then
+    predicts a correction); its default output activation is ``"linear"`` (the unclipped sum,
+    the project convention), ``"clip"`` clips the sum to [0, 1], ``"sigmoid"`` is refused (it
+    would squash the sum).  ``init="paper"`` (default): ``kernel_initializer`` everywhere,
+    today's network; ``init="he"``: He normal everywhere and, with ``residual=True``, a zero
+    Deconv-5, so the untrained model is exactly the identity (``kernel_initializer`` must then
+    stay at its default).
     """
+    check_recipe_args("gated_convdeconv", residual, init)
+    if output_activation is None:
+        output_activation = "linear" if residual else "clip"
+    if init == "he" and kernel_initializer != "he_normal":
+        raise ValueError(
+            "gated_convdeconv: init='he' sets the kernel initialisers; leave kernel_initializer "
+            f"at its default 'he_normal' (got {kernel_initializer!r})"
+        )
     gates = _check_gates(gates)
     if gates is None and learnable_gates:
         raise ValueError(
@@ -230,9 +251,14 @@ def build_gated_convdeconv(
         )
     if channels < 1:
         raise ValueError(f"channels must be positive, got {channels}")
-    if output_activation not in ("clip", "sigmoid"):
+    if output_activation not in ("clip", "sigmoid", "linear"):
         raise ValueError(
-            f"output_activation must be 'clip' or 'sigmoid', got {output_activation!r}"
+            f"output_activation must be 'clip', 'sigmoid' or 'linear', got {output_activation!r}"
+        )
+    if residual and output_activation == "sigmoid":
+        raise ValueError(
+            "gated_convdeconv: residual=True cannot use output_activation='sigmoid' (it would "
+            "squash input + correction); use 'linear' (default) or 'clip'"
         )
     size = _check_input_size(input_size)
     if name is None:
@@ -261,13 +287,17 @@ def build_gated_convdeconv(
         skip = gate_layers[0](conv_outputs[0], complement=True)
         x = layers.Add(name="dsc1")([x, skip])
     x = layers.Conv2DTranspose(
-        channels, 3, strides=1, padding="same", kernel_initializer=kernel_initializer,
-        name="deconv5",
+        channels, 3, strides=1, padding="same", name="deconv5",
+        kernel_initializer="zeros" if init == "he" and residual else kernel_initializer,
     )(x)
+    if residual:
+        x = layers.Add(name="residual_add")([inputs, x])
     if output_activation == "clip":
         outputs = layers.ReLU(max_value=1.0, name="restored")(x)
-    else:
+    elif output_activation == "sigmoid":
         outputs = layers.Activation("sigmoid", name="restored")(x)
+    else:
+        outputs = x if residual else layers.Identity(name="restored")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

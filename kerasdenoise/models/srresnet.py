@@ -18,6 +18,7 @@ import keras
 from keras import layers
 
 from kerasdenoise.models import register
+from kerasdenoise.models._init import check_recipe_args
 
 # PyTorch's default convolution initializer (kaiming_uniform with a = sqrt(5), i.e. variance
 # 1 / (3 fan_in)).  The paper does not give one.  With 32 residual blocks and no batch
@@ -47,6 +48,8 @@ def build_idresnet(
     output_activation: str = "linear",
     unit_range: bool = False,
     kernel_initializer=None,
+    residual: bool = False,
+    init: str = "paper",
     name: str = "idresnet",
 ) -> keras.Model:
     """The IDResNet generator: noisy ``[B, H, W, channels]`` in [0, 1] -> ``[B, H, W, channels]`` in [-1, 1].
@@ -65,17 +68,50 @@ def build_idresnet(
 
     ``unit_range=True`` returns ``to_unit_range(generator)`` instead: [0, 1] in and out.
     ``kernel_initializer`` defaults to :data:`DEFAULT_KERNEL_INITIALIZER` (see its comment).
+
+    ``residual`` / ``init`` are the training recipe's arguments (``kerasdenoise.training.recipe``):
+
+    - ``residual=True``: the generator returns ``(2 * input - 1) + conv_out(...)``, the noisy
+      input mapped to [-1, 1] (layer ``input_signed``) plus a predicted correction (layer
+      ``residual_add``), so its [0, 1] form (:func:`to_unit_range`, what is saved and
+      evaluated) is ``input + correction / 2``.  The output activation would squash the sum, so
+      it must be ``"linear"`` (``"tanh"`` is refused).
+    - ``init="paper"`` (default): ``kernel_initializer`` everywhere, today's network.
+      ``init="he"``: He-normal kernels, except the closing convolution of every residual block
+      (``block{i}_conv2``), which starts at zero so each block starts as the identity (with
+      He-normal branches the 32 blocks, without normalisation, grow the trunk to a standard
+      deviation of ~3e7: see :data:`DEFAULT_KERNEL_INITIALIZER`), and, with ``residual=True``,
+      ``conv_out``, which starts at zero too: the untrained [0, 1] model is the identity.
+      ``kernel_initializer`` must then be left unset.
     """
+    check_recipe_args("idresnet", residual, init)
+    if residual and output_activation != "linear":
+        raise ValueError(
+            f"idresnet: residual=True needs output_activation='linear' (the {output_activation!r} "
+            "activation would squash input + correction)"
+        )
+    if init == "he" and kernel_initializer is not None:
+        raise ValueError(
+            "idresnet: init='he' sets the kernel initialisers; leave kernel_initializer unset "
+            f"(got {kernel_initializer!r})"
+        )
     if blocks < 0:
         raise ValueError(f"blocks must be >= 0, got {blocks}")
     if filters < 1 or channels < 1:
         raise ValueError(f"filters and channels must be positive, got {filters}, {channels}")
     if output_activation not in ("linear", "tanh"):
         raise ValueError(f"output_activation must be 'linear' or 'tanh', got {output_activation!r}")
-    init = kernel_initializer if kernel_initializer is not None else DEFAULT_KERNEL_INITIALIZER
+    if init == "he":
+        body_init = "he_normal"
+    else:
+        body_init = (DEFAULT_KERNEL_INITIALIZER if kernel_initializer is None
+                     else kernel_initializer)
+    branch_init = "zeros" if init == "he" else body_init
+    out_init = "zeros" if init == "he" and residual else body_init
 
-    def conv(n, size, conv_name, x):
-        return layers.Conv2D(n, size, padding="same", kernel_initializer=init, name=conv_name)(x)
+    def conv(n, size, conv_name, x, initializer=body_init):
+        return layers.Conv2D(n, size, padding="same", kernel_initializer=initializer,
+                             name=conv_name)(x)
 
     inputs = keras.Input(shape=(None, None, channels), name="noisy")
     first = _prelu("prelu_in")(conv(filters, 9, "conv_in", inputs))
@@ -83,14 +119,17 @@ def build_idresnet(
     for i in range(1, blocks + 1):
         branch = conv(filters, 3, f"block{i}_conv1", x)
         branch = _prelu(f"block{i}_prelu")(branch)
-        branch = conv(filters, 3, f"block{i}_conv2", branch)
+        branch = conv(filters, 3, f"block{i}_conv2", branch, branch_init)
         x = layers.Add(name=f"block{i}_add")([x, branch])
     x = conv(filters, 3, "conv_mid", x)
     x = layers.Add(name="skip_add")([x, first])
     outputs = layers.Conv2D(
-        channels, 9, padding="same", kernel_initializer=init, activation=output_activation,
+        channels, 9, padding="same", kernel_initializer=out_init, activation=output_activation,
         name="conv_out",
     )(x)
+    if residual:
+        signed = layers.Rescaling(2.0, offset=-1.0, name="input_signed")(inputs)
+        outputs = layers.Add(name="residual_add")([signed, outputs])
     generator = keras.Model(inputs, outputs, name=name)
     return to_unit_range(generator) if unit_range else generator
 

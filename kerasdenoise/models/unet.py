@@ -52,6 +52,7 @@ import tensorflow as tf
 from keras import layers
 
 from kerasdenoise.models import register
+from kerasdenoise.models._init import check_recipe_args
 
 
 def _pad_amounts(size, multiple: int):
@@ -188,8 +189,13 @@ def _check_args(base_filters, depth, channels):
         )
 
 
-def _u_net(inputs, depth, down_level, bottleneck, up_level, widths, channels, residual):
-    """The shared U: pad, down levels (+ pool), bottleneck, up levels, 1x1 out, crop, residual."""
+def _u_net(inputs, depth, down_level, bottleneck, up_level, widths, channels, residual,
+           init="paper"):
+    """The shared U: pad, down levels (+ pool), bottleneck, up levels, 1x1 out, crop, residual.
+
+    ``init="he"`` with ``residual``: the 1x1 output convolution starts at zero (the untrained
+    model is exactly the identity); everything else is initialised as with ``init="paper"``.
+    """
     multiple = 2 ** depth
     x = ReflectPadToMultiple(multiple, name="pad_to_multiple")(inputs)
     skips = []
@@ -200,7 +206,8 @@ def _u_net(inputs, depth, down_level, bottleneck, up_level, widths, channels, re
     x = bottleneck(x, widths[depth], "bottleneck")
     for level in reversed(range(depth)):
         x = up_level(x, skips[level], widths[level], f"up{level + 1}")
-    x = layers.Conv2D(channels, 1, kernel_initializer="he_normal", name="out_conv")(x)
+    out_init = "zeros" if init == "he" and residual else "he_normal"
+    x = layers.Conv2D(channels, 1, kernel_initializer=out_init, name="out_conv")(x)
     x = CropToReference(multiple, name="crop_to_input")([x, inputs])
     if residual:
         return layers.Add(name="restored")([inputs, x])
@@ -213,6 +220,7 @@ def build_unet(
     depth: int = 4,
     channels: int = 3,
     residual: bool = True,
+    init: str = "paper",
     name: str = "unet",
 ) -> keras.Model:
     """Ronneberger-style UNet denoiser with concatenation skips (see the module docstring).
@@ -220,7 +228,11 @@ def build_unet(
     ``depth`` down-sampling blocks of widths ``base_filters * 2**level``, a bottleneck of
     ``base_filters * 2**depth``; ``residual`` returns ``input + net(input)`` (the authors' code).
     Any input size works (reflect padding to a multiple of ``2**depth`` inside).
+    ``init`` (the training recipe's argument): ``"paper"`` (default) He normal, as described in
+    the module docstring; ``"he"`` the same with, when ``residual``, a zero 1x1 output
+    convolution, so the untrained model is exactly the identity.
     """
+    check_recipe_args("unet", residual, init)
     _check_args(base_filters, depth, channels)
     widths = [int(base_filters) * 2**level for level in range(depth + 1)]
 
@@ -231,7 +243,7 @@ def build_unet(
 
     inputs = keras.Input(shape=(None, None, channels), name="degraded")
     outputs = _u_net(inputs, int(depth), _double_conv, _double_conv, up_level, widths,
-                     channels, residual)
+                     channels, residual, init)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -242,6 +254,7 @@ def build_resunet(
     channels: int = 3,
     res_blocks: int = 2,
     residual: bool = True,
+    init: str = "paper",
     name: str = "resunet",
 ) -> keras.Model:
     """The paper's ResUNet: Res-block down path, **additive** skips (see the module docstring).
@@ -249,8 +262,11 @@ def build_resunet(
     Each of the ``depth`` down blocks (and the bottleneck) is ``res_blocks`` Res-blocks of
     conv3x3-ReLU-conv3x3 + input (1x1 projection where the width changes); the up path is
     transposed conv, + skip, double conv3x3 + ReLU.  ``residual`` returns
-    ``input + net(input)`` as the authors' code did.
+    ``input + net(input)`` as the authors' code did.  ``init``: as in :func:`build_unet`
+    (``"he"`` with ``residual``: zero 1x1 output convolution, the untrained model is the
+    identity; the zero-initialised Res-block closings and LeCun projections are kept).
     """
+    check_recipe_args("resunet", residual, init)
     _check_args(base_filters, depth, channels)
     if int(res_blocks) < 1:
         raise ValueError(f"res_blocks must be >= 1, got {res_blocks}")
@@ -268,5 +284,5 @@ def build_resunet(
 
     inputs = keras.Input(shape=(None, None, channels), name="degraded")
     outputs = _u_net(inputs, int(depth), down_level, down_level, up_level, widths,
-                     channels, residual)
+                     channels, residual, init)
     return keras.Model(inputs, outputs, name=name)

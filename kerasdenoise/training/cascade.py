@@ -50,6 +50,7 @@ import keras
 
 from kerasdenoise.models import dnresnet
 from kerasdenoise.training.configs import TrainConfig
+from kerasdenoise.training.recipe import get_recipe, network_kwargs
 from kerasdenoise.training.runner import (
     RESUMABLE_CHANGES,
     TrainResult,
@@ -243,11 +244,12 @@ def run_stages(
         if previous_model is None:
             network = dnresnet.build_dnresnet(
                 blocks=stage.blocks, ds_blocks=stage.ds_blocks, channels=channels,
-                base_padding=base_padding,
+                base_padding=base_padding, **network_kwargs(config.recipe),
             )
         else:
             network = dnresnet.rebuild(previous_model, blocks=stage.blocks,
-                                       ds_blocks=stage.ds_blocks, base_padding=base_padding)
+                                       ds_blocks=stage.ds_blocks, base_padding=base_padding,
+                                       init=get_recipe(config.recipe).init)
         target = None
         if stage.early_stop and previous_loss is not None:
             target = (1.0 - improvement) * previous_loss

@@ -44,6 +44,7 @@ class TrainConfig:
     patch_size: int = 40
     target_size: Optional[int] = None  # center crop of the clean target (valid-padding nets)
     patches_per_image: int = 1  # kept for documentation of paper sampling; the stream is infinite
+    augment: bool = False  # the 8 flips / rotations of each training patch
     batch_size: int = 64
     # budget and optimisation
     steps: int = 1000
@@ -53,7 +54,10 @@ class TrainConfig:
     lr_decay_steps: tuple = ()  # multiply the learning rate by lr_decay_factor at each step here
     lr_decay_factor: float = 0.1
     adam_beta_1: float = 0.9
-    clipnorm: Optional[float] = None
+    clipnorm: Optional[float] = None  # global gradient-norm clipping
+    # 'paper' or 'fast' (kerasdenoise.training.recipe): initialisation, residual output, schedule
+    recipe: str = "paper"
+    snapshot_every: int = 0  # save the denoiser every N steps to snapshots/ (0: never)
     val_batches: int = 4
     seed: int = 0
 
@@ -70,6 +74,10 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config fields {unknown}; valid fields: {sorted(known)}")
         data = dict(data)
+        if "recipe" in data:
+            from kerasdenoise.training.recipe import get_recipe
+
+            get_recipe(data["recipe"])  # unknown names: an error listing the valid ones
         if "lr_decay_steps" in data:
             data["lr_decay_steps"] = tuple(data["lr_decay_steps"])
         return cls(**data)

@@ -32,7 +32,8 @@ CHECKPOINT_WEIGHTS = "checkpoints/last.weights.h5"
 CHECKPOINT_STATE = "checkpoints/state.json"
 # Config fields a resumed run may change: the budget and its bookkeeping, nothing that alters
 # what the finished steps meant.
-RESUMABLE_CHANGES = {"steps", "steps_per_epoch", "description", "val_batches"}
+RESUMABLE_CHANGES = {"steps", "steps_per_epoch", "description", "val_batches", "snapshot_every"}
+SNAPSHOT_DIR = "snapshots"
 
 
 # Multi-stage procedures (cascade training, incremental evolution) are drivers: functions
@@ -120,6 +121,54 @@ class RunCheckpoint(keras.callbacks.Callback):
                            {"step": self.step, "seconds": round(self.elapsed(), 2)})
 
 
+class Snapshots(keras.callbacks.Callback):
+    """Every ``every`` steps, the bare denoiser as ``snapshots/step{N}.keras`` and its training
+    minutes in ``snapshots/snapshots.json`` (a curve of quality against training time)."""
+
+    def __init__(self, out_dir: Path, checkpoint: RunCheckpoint, every: int):
+        super().__init__()
+        if int(every) != every or every < 1:
+            raise ValueError(f"snapshot_every must be a positive integer, got {every!r}")
+        self.dir = Path(out_dir) / SNAPSHOT_DIR
+        self.checkpoint = checkpoint
+        self.every = int(every)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.checkpoint.step  # RunCheckpoint runs first and has counted this batch
+        if step % self.every or self.checkpoint.bad_loss is not None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        index_path = self.dir / "snapshots.json"
+        index = json.loads(index_path.read_text()) if index_path.exists() else {}
+        if str(step) in index:
+            return
+        path = self.dir / f"step{step}.keras"
+        tmp = path.with_name("tmp-" + path.name)
+        save_inference_model(denoiser_of(self.model), tmp)
+        os.replace(tmp, path)
+        index[str(step)] = {"file": path.name, "minutes": round(self.checkpoint.elapsed() / 60, 2)}
+        _write_json_atomic(index_path, index)
+
+
+def build_network(config: TrainConfig) -> keras.Model:
+    """``models.build(config.model, ...)`` with the builder arguments of ``config.recipe``
+    (residual output, initialisation) under the config's own ``model_kwargs``."""
+    import inspect
+
+    from kerasdenoise.training.recipe import network_kwargs
+
+    implied = network_kwargs(config.recipe)
+    builder = models.get_builder(config.model)
+    accepted = inspect.signature(builder).parameters
+    missing = sorted(k for k in implied if k not in accepted)
+    if missing:
+        raise ValueError(
+            f"recipe {config.recipe!r} needs builder arguments {missing}, which model "
+            f"{config.model!r} does not take; use recipe 'paper' for it"
+        )
+    return builder(**{**implied, **config.model_kwargs})
+
+
 def _check_resumable(saved: dict, config: TrainConfig, out_dir: Path):
     current = config.to_dict()
     changed = sorted(k for k in current
@@ -169,7 +218,8 @@ def make_datasets(config: TrainConfig):
         return patch_dataset(
             train_images, patch_size=config.patch_size, degradation=config.noise,
             batch_size=config.batch_size, seed=config.seed, target_size=config.target_size,
-            start_step=step, names=train_names,
+            start_step=step, names=train_names, augment=config.augment,
+            patches_per_image=config.patches_per_image,
         )
 
     val = None
@@ -213,7 +263,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
 
     keras.utils.set_random_seed(config.seed)
     if network is None:
-        network = models.build(config.model, **config.model_kwargs)
+        network = build_network(config)
     trainable = make_trainable(config, network)
     step = 0
     seconds = 0.0
@@ -229,6 +279,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
     checkpoint.set_model(trainable)  # so a resumed run that is already finished can still save
     all_callbacks = [
         checkpoint,
+        *([Snapshots(out_dir, checkpoint, config.snapshot_every)] if config.snapshot_every else []),
         keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(log_dir=str(out_dir / "logs"), write_graph=False),
         *callbacks,

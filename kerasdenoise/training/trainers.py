@@ -29,16 +29,17 @@ def trainer_names():
 
 
 def make_optimizer(config, learning_rate=None):
-    """Adam with the config's piecewise-constant schedule (x ``lr_decay_factor`` at each boundary)."""
-    lr = config.learning_rate if learning_rate is None else learning_rate
-    if config.lr_decay_steps:
-        boundaries = [int(s) for s in config.lr_decay_steps]
-        values = [lr * config.lr_decay_factor**i for i in range(len(boundaries) + 1)]
-        lr = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    """Adam (or SGD) with the config recipe's learning-rate schedule (see
+    :func:`kerasdenoise.training.recipe.learning_rate`) and global gradient clipping
+    (``config.clipnorm``)."""
+    from kerasdenoise.training.recipe import learning_rate as recipe_learning_rate
+
+    lr = recipe_learning_rate(config, learning_rate)
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(lr, beta_1=config.adam_beta_1, clipnorm=config.clipnorm)
+        return keras.optimizers.Adam(lr, beta_1=config.adam_beta_1,
+                                     global_clipnorm=config.clipnorm)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=0.9, clipnorm=config.clipnorm)
+        return keras.optimizers.SGD(lr, momentum=0.9, global_clipnorm=config.clipnorm)
     raise ValueError(f"unknown optimizer {config.optimizer!r}; valid: adam, sgd")
 
 

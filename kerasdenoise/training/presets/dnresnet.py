@@ -247,3 +247,55 @@ register_preset(BLIND_EVOLUTION.replace(
                     "finetune_steps": LONG_FINETUNE_STEPS},
     steps=LONG_FINETUNE_STEPS, steps_per_epoch=250,
 ))
+
+
+# The shipped blind models, one-shot, in both recipes on the same data and noise (the recipe
+# comparison of benchmarks/recipe.py trains the DS pair).  Gaussian sigma 0..55 with more
+# weight below 25 (a blind model trained on a uniform sigma spends little on low noise, where
+# its gap to BM3D is largest): a '|' member is picked uniformly, so the range is listed twice.
+BLIND_GAUSSIAN_SPEC = "gaussian:sigma=0..55|gaussian:sigma=0..55|gaussian:sigma=0..25"
+SHIPPED_DATA = dict(train_data="Train400+CBSD432", val_data="Set12", color="y",
+                    noise=BLIND_GAUSSIAN_SPEC, val_batches=8)
+# fast: 'same' padding, 48x48 patches with the 8 flips / rotations, batch 16 (more updates for
+# the same compute: a step costs ~0.5 s here for DS-DN-ResNet-13), Adam 1e-3 with warm-up and
+# cosine decay over the whole run, global gradient clipping.
+FAST_FIELDS = dict(recipe="fast", augment=True, patch_size=48, target_size=None, batch_size=16,
+                   learning_rate=1e-3, clipnorm=1.0, lr_decay_steps=())
+FAST_NOTE = (" Fast recipe: residual output, He init at identity, 48x48 patches with flips / "
+             "rotations, batch 16, Adam 1e-3 with 2 % warm-up and cosine decay to 1e-5, "
+             "global clipnorm 1.")
+SHIPPED_STEPS = 24_000  # about 4 hours of the 2-core CPU for DS-DN-ResNet-13 (0.6 s a step)
+SHIPPED_STEPS_DN = 19_000  # DN-ResNet-13 (3 channels too): about 0.75 s a step
+
+
+def _register_shipped(name: str, what: str, model_kwargs: dict, steps: int, data=SHIPPED_DATA):
+    """``name`` (paper recipe) and ``name-fast``, same network, data and noise."""
+    where = f"{data['color'].upper() if data['color'] == 'y' else data['color']} of {data['train_data']}"
+    register_preset(TrainConfig(
+        name=name,
+        description=(f"{what}, blind Gaussian sigma 0-55 (more weight below 25), {where}, paper "
+                     f"recipe: 33x33 -> 17x17 'valid' patches, batch 64, N(0, 0.001) weights, "
+                     f"direct prediction, Adam 1e-4."),
+        model="dnresnet", model_kwargs={"blocks": 5, "base_padding": "valid", **model_kwargs},
+        patch_size=33, target_size=17, batch_size=64, learning_rate=1e-4,
+        steps=steps, steps_per_epoch=250, snapshot_every=500, **data,
+    ))
+    return register_preset(TrainConfig(
+        name=f"{name}-fast",
+        description=(f"{what}, blind Gaussian sigma 0-55 (more weight below 25), {where}, "
+                     f"{steps} steps." + FAST_NOTE),
+        model="dnresnet", model_kwargs={"blocks": 5, "base_padding": "same", **model_kwargs},
+        steps=steps, steps_per_epoch=250, snapshot_every=1000, **{**data, **FAST_FIELDS},
+    ))
+
+
+_register_shipped("dsdnresnet13-blind", "DS-DN-ResNet-13 trained in one shot",
+                  {"ds_blocks": 5, "channels": 1}, SHIPPED_STEPS)
+_register_shipped("dnresnet13-blind", "DN-ResNet-13 trained in one shot", {"channels": 1},
+                  SHIPPED_STEPS_DN)
+# Color: the 3-channel DN-ResNet-13 (161,731 weights) on RGB CBSD432; LIVE1 patches for the
+# validation curve (CBSD68, the test set, stays out of training decisions).
+_register_shipped("color-dnresnet13-blind", "RGB DN-ResNet-13 trained in one shot",
+                  {"channels": 3}, SHIPPED_STEPS_DN,
+                  data={**SHIPPED_DATA, "train_data": "CBSD432", "val_data": "LIVE1",
+                        "color": "rgb"})
