@@ -8,6 +8,9 @@ A SPEC is one of (see :data:`SPEC_FORMS`)::
     dncnn-official:PATH.mat       the official DnCNN MatConvNet weights (see models.dncnn)
     bm3d                          BM3D / CBM3D (the ``bm3d`` package); needs the noise level
     identity                      returns its input (a baseline: the PSNR of the noisy image)
+    shipped                       the shipped blind models (exported_models/): the gray one for
+                                  gray images, the color one for color images
+    shipped:NAME                  one shipped model folder, e.g. shipped:ds_dnresnet13_blind
 
 Every :class:`Denoiser` maps a float32 ``[H, W, C]`` image to the restored ``[H, W, C]`` image
 clipped to [0, 1].  Networks run through :func:`tiled_apply` (512x512 tiles overlapping by 32
@@ -30,7 +33,11 @@ SPEC_FORMS = (
     "dncnn-official:PATH.mat (official DnCNN MatConvNet weights)",
     "bm3d (BM3D / CBM3D; the noise level comes from the noise spec)",
     "identity (returns the input)",
+    "shipped (the shipped gray / color models, chosen by the image) or shipped:NAME",
 )
+SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "exported_models")
+SHIPPED_GRAY, SHIPPED_COLOR = "ds_dnresnet13_blind", "color_blind"
+SHIPPED_FILE = "model_float32.tflite"
 _MODEL_FILE_EXTENSIONS = (".keras", ".h5", ".tflite", ".mat")
 
 
@@ -168,6 +175,53 @@ class Denoiser:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, channels={self.channels})"
+
+
+class ByChannelsDenoiser(Denoiser):
+    """One denoiser for gray images and another for color ones (``color`` may be None: color
+    images then go to the gray one, which denoises Y, Cb and Cr)."""
+
+    def __init__(self, name: str, gray: Denoiser, color: Optional[Denoiser]):
+        super().__init__(name, None)
+        self.gray, self.color = gray, color
+
+    def _pick(self, channels: int) -> Denoiser:
+        return self.color if channels == 3 and self.color is not None else self.gray
+
+    def set_noise(self, spec: Optional[str]) -> None:
+        for denoiser in (self.gray, self.color):
+            if denoiser is not None:
+                denoiser.set_noise(spec)
+
+    def _denoise(self, image):
+        return self._pick(image.shape[2])(image)
+
+    def describe_color(self, image_channels: int) -> list[str]:
+        chosen = self._pick(image_channels)
+        return [f"{self.name}: {chosen.name} for {image_channels}-channel images"] + \
+            chosen.describe_color(image_channels)
+
+
+def _load_shipped(name: Optional[str], tile: int, overlap: int) -> Denoiser:
+    def load(folder):
+        path = os.path.join(SHIPPED_DIR, folder, SHIPPED_FILE)
+        if not os.path.isfile(path):
+            available = sorted(d for d in os.listdir(SHIPPED_DIR)
+                               if os.path.isfile(os.path.join(SHIPPED_DIR, d, SHIPPED_FILE))) \
+                if os.path.isdir(SHIPPED_DIR) else []
+            raise FileNotFoundError(
+                f"shipped model {folder!r} not found: no {path}; shipped models here: "
+                f"{', '.join(available) or 'none'} (make them with benchmarks/ship_models.py)")
+        denoiser = _load_tflite(path, tile, overlap)
+        denoiser.name = f"shipped:{folder}"
+        return denoiser
+
+    if name:
+        return load(name)
+    gray = load(SHIPPED_GRAY)
+    color_path = os.path.join(SHIPPED_DIR, SHIPPED_COLOR, SHIPPED_FILE)
+    color = load(SHIPPED_COLOR) if os.path.isfile(color_path) else None
+    return ByChannelsDenoiser("shipped", gray, color)
 
 
 class IdentityDenoiser(Denoiser):
@@ -505,6 +559,8 @@ def load_denoiser(spec: str, tile: int = 512, overlap: int = 32) -> Denoiser:
         return IdentityDenoiser()
     if lowered == "bm3d":
         return BM3DDenoiser()
+    if lowered == "shipped" or lowered.startswith("shipped:"):
+        return _load_shipped(text.split(":", 1)[1].strip() if ":" in text else None, tile, overlap)
     if lowered.startswith("dncnn-official:"):
         from kerasdenoise.models.dncnn import load_matconvnet_dncnn
 

@@ -198,3 +198,33 @@ def test_identity_bm3d_and_spec_errors(tmp_path):
         load_denoiser("not-a-model")
     with pytest.raises(ValueError, match="not a SavedModel"):
         load_denoiser(str(tmp_path))
+
+
+def test_shipped_spec_picks_the_gray_or_color_model(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from kerasdenoise import inference
+
+    def ship(folder, channels, scale):
+        import keras
+
+        inputs = keras.Input((None, None, channels))
+        model = keras.Model(inputs, keras.layers.Rescaling(scale)(inputs))
+        path = tmp_path / "exported" / folder
+        path.mkdir(parents=True)
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        (path / inference.SHIPPED_FILE).write_bytes(converter.convert())
+
+    monkeypatch.setattr(inference, "SHIPPED_DIR", str(tmp_path / "exported"))
+    ship(inference.SHIPPED_GRAY, 1, 0.5)
+    gray, rgb = _smooth_image((20, 24, 1)), _smooth_image((20, 24, 3), seed=2)
+    only_gray = load_denoiser("shipped")
+    np.testing.assert_allclose(only_gray(gray), gray * 0.5, atol=1e-5)
+    assert "Y, Cb, Cr" in " ".join(only_gray.describe_color(3))  # no color model: per channel
+    ship(inference.SHIPPED_COLOR, 3, 0.25)
+    both = load_denoiser("shipped")
+    np.testing.assert_allclose(both(rgb), rgb * 0.25, atol=1e-5)
+    np.testing.assert_allclose(both(gray), gray * 0.5, atol=1e-5)
+    np.testing.assert_allclose(load_denoiser("shipped:color_blind")(rgb), rgb * 0.25, atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="shipped models here: color_blind, ds_dnresnet13_blind"):
+        load_denoiser("shipped:nothing_here")

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Denoise your own images with a trained or official model.
 
-  python tools/denoise.py photo.png scans/ --model runs/demo/model.keras -o denoised/
+  python tools/denoise.py photo.jpg scans/ -o denoised/          # the shipped blind models
+  python tools/denoise.py photo.png --model runs/demo/final.keras -o denoised/
   python tools/denoise.py img.tif --model dncnn-official:../shared/data/reference_models/dncnn/GD_Color_Blind.mat -o out/
   python tools/denoise.py noisy.png --model bm3d --noise gaussian:sigma=25 -o out/
 
@@ -55,8 +56,10 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    parser.add_argument("--model", required=True,
-                        help="model SPEC: .keras, SavedModel folder, .tflite, dncnn-official:PATH.mat, bm3d, identity")
+    parser.add_argument("--model", default="shipped",
+                        help="model SPEC: .keras, SavedModel folder, .tflite, dncnn-official:PATH.mat, bm3d, "
+                             "identity, shipped:NAME, or shipped (default: the shipped blind models, "
+                             "the color one for color images)")
     parser.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
     parser.add_argument("--noise", metavar="SPEC",
                         help="noise in the images, for models that need it (bm3d): gaussian:sigma=S")

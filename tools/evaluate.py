@@ -3,7 +3,7 @@
 
   python tools/evaluate.py --model dncnn-official:../shared/data/reference_models/dncnn/sigma=25.mat \\
       --test-dir BSD68 --noise gaussian:sigma=25 --color gray --json out.json
-  python tools/evaluate.py --model runs/demo/model.keras --test-dir ~/photos --noise gaussian:sigma=15 \\
+  python tools/evaluate.py --model runs/demo/final.keras --test-dir ~/photos --noise gaussian:sigma=15 \\
       --noise gaussian:sigma=25 --color rgb --save-images out_images/
   python tools/evaluate.py --model bm3d --test-dir BSD68 --noise gaussian:sigma=25 --color gray
 
