@@ -4,7 +4,7 @@ DS-DN-ResNet-13), measure every shipped file and write each folder's MODEL_CARD.
 
   python tools/train.py --config dsdnresnet13-blind-fast     # gray DS-DN-ResNet-13 (about 4 h here)
   python tools/train.py --config dnresnet13-blind-fast       # gray DN-ResNet-13
-  python tools/train.py --config color-dnresnet13-blind-fast # RGB
+  python tools/train.py --config color-opponent-blind-fast   # RGB, from the shipped gray model
   python benchmarks/ship_models.py [--only ds_dnresnet13_blind ...]
 
 A model whose run (``runs/<preset>/final.keras``) is missing is skipped with a note.  Measured with
@@ -55,7 +55,7 @@ SHIPPED = (
     Shipped("dnresnet13_blind", "dnresnet13-blind-fast", "DN-ResNet-13, blind gray (Y) denoiser",
             "BSD68", "gray", "BM3D", "DnCNN-B", "tflite", "Train400",
             "beat BM3D at sigma 15, 25 and 50, and be at least as good as the DS model"),
-    Shipped("color_blind", "color-dnresnet13-blind-fast", "Blind RGB denoiser",
+    Shipped("color_blind", "color-opponent-blind-fast", "Blind RGB denoiser",
             "CBSD68", "rgb", "CBM3D", "CDnCNN-B", "tflite", "CBSD432",
             "beat CBM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB"),
 )

@@ -184,3 +184,32 @@ def test_config_augment_reaches_the_stream(tiny_images):
     a = [b[1].numpy() for b in stream(0).take(3)]
     b = [b[1].numpy() for b in flipped(0).take(3)]
     assert any(not np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_opponent_color_starts_at_identity_exports_and_needs_its_luma(tmp_path):
+    from kerasdenoise import models
+
+    keras.utils.set_random_seed(5)
+    luma = dnresnet.build_dnresnet(blocks=1, ds_blocks=1, base_padding="same", residual=True,
+                                   init="he")
+    luma_path = tmp_path / "luma.keras"
+    luma.save(luma_path)
+    config = configs.get_preset("color-opponent-blind-fast").replace(
+        model_kwargs={"luma": str(luma_path), "filters": 4, "blocks": 1})
+    model = build_network(config)
+    assert not model.get_layer("luma").trainable
+    image = np.random.default_rng(5).random((1, 24, 30, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(image, verbose=0), image, atol=1e-5)
+    # a trained-looking chroma correction, then the exported TFLite file agrees with Keras,
+    # odd sizes included (the runtime pads to the even size the network needs)
+    head = model.get_layer("chroma_correction")
+    kernel, bias = head.get_weights()
+    head.set_weights([np.random.default_rng(1).normal(0, 0.05, kernel.shape), bias])
+    paths = export_model(model, tmp_path / "color", quantize=("none",), formats=("tflite",))
+    odd = np.random.default_rng(6).random((27, 33, 3)).astype(np.float32)
+    expected = denoiser_from_keras(model)(odd)
+    np.testing.assert_allclose(load_denoiser(str(paths["tflite_float32"]))(odd), expected, atol=1e-4)
+    with pytest.raises(FileNotFoundError, match="luma model not found"):
+        models.build("opponent_color", luma=str(tmp_path / "missing.keras"))
+    with pytest.raises(ValueError, match="luma must take"):
+        models.build("opponent_color", luma=model)

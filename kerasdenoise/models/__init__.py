@@ -24,6 +24,7 @@ _MODELS = Registry("model", (
     "kerasdenoise.models.unet",
     "kerasdenoise.models.srresnet",
     "kerasdenoise.models.rednet",
+    "kerasdenoise.models.opponent",
 ))
 
 
