@@ -1,5 +1,6 @@
 """Shared fixtures: tiny image folders, the shared reference data (skips when absent)."""
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
+# A test process started as a background job of a script inherits SIGINT ignored, and the
+# training runner then keeps it ignored; the interrupt tests need Ctrl-C semantics.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_data_path():
@@ -44,8 +49,12 @@ def tiny_images(tmp_path):
 
 
 def interrupt_at(batches):
-    """A Keras callback that raises KeyboardInterrupt (Ctrl-C) after ``batches`` training
-    batches, counted across every ``fit`` call it is passed to (stages, phases)."""
+    """A Keras callback that presses Ctrl-C (raises SIGINT in this process) after ``batches``
+    training batches, counted across every ``fit`` call it is passed to (stages, phases).
+
+    Inside the training runner that is a stop at the end of that batch, with a checkpoint
+    there (see :mod:`kerasdenoise.training.runner`); elsewhere, Python's KeyboardInterrupt.
+    Interrupts in the middle of a step, and SIGTERM / SIGKILL: tests/test_resume.py."""
     import keras
 
     class InterruptAt(keras.callbacks.Callback):
@@ -56,6 +65,6 @@ def interrupt_at(batches):
         def on_train_batch_end(self, batch, logs=None):
             self.left -= 1
             if self.left == 0:
-                raise KeyboardInterrupt
+                signal.raise_signal(signal.SIGINT)
 
     return InterruptAt()

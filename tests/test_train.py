@@ -1,4 +1,5 @@
-"""The training runner and tools/train.py: presets, one fit step, checkpoints, exact resume."""
+"""The training runner and tools/train.py: presets, one fit step, checkpoints (exact resume:
+tests/test_resume.py)."""
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT, interrupt_at
+from conftest import ROOT
 from kerasdenoise.training import configs
 from kerasdenoise.training.runner import NonFiniteLoss, read_state, train
 
@@ -62,28 +63,6 @@ def test_cli_demo_one_step(tmp_path, tiny_images):
     assert model.predict(np.zeros((1, 24, 24, 1), np.float32), verbose=0).shape == (1, 24, 24, 1)
     missing = run_cli("--config", "demo", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r2"))
     assert missing.returncode == 2 and "nowhere" in missing.stderr
-
-
-def test_interrupted_run_resumes_exactly(tmp_path, tiny_images):
-    tf.config.experimental.enable_op_determinism()
-    cfg = tiny_config(tiny_images, steps=5)
-    straight = train(cfg, tmp_path / "straight", progress=False)
-
-    with pytest.raises(KeyboardInterrupt, match="--resume"):
-        train(cfg, tmp_path / "cut", callbacks=[interrupt_at(3)], progress=False)
-    assert read_state(tmp_path / "cut")["step"] == 3  # the interrupted step is not lost
-    with pytest.raises(FileExistsError, match="--resume"):
-        train(cfg, tmp_path / "cut", progress=False)
-    with pytest.raises(ValueError, match="noise"):
-        train(cfg.replace(noise="gaussian:sigma=50"), tmp_path / "cut", resume=True, progress=False)
-    resumed = train(cfg, tmp_path / "cut", resume=True, progress=False)
-
-    assert resumed.steps == 5
-    assert int(resumed.trainable.optimizer.iterations.numpy()) == 5
-    for a, b in zip(straight.denoiser.get_weights(), resumed.denoiser.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    rows = (tmp_path / "cut" / "history.csv").read_text().strip().splitlines()
-    assert rows[0].startswith("epoch") and len(rows) >= 4  # header + one row per (partial) epoch
 
 
 def test_non_finite_loss_stops_without_checkpoint(tmp_path, tiny_images):

@@ -54,9 +54,11 @@ from kerasdenoise.training.recipe import get_recipe, network_kwargs
 from kerasdenoise.training.runner import (
     RESUMABLE_CHANGES,
     TrainResult,
+    _write_json_atomic,
     make_datasets,
     read_state,
     register_driver,
+    save_model_atomic,
     train,
 )
 
@@ -68,10 +70,12 @@ RESUMABLE_DRIVER_KWARGS = {"stage_steps", "base_steps", "final_steps", "finetune
 class StageLossMonitor(keras.callbacks.Callback):
     """Smoothed training loss of a stage; stops the stage once it reaches ``target``.
 
-    Keras reports ``logs["loss"]`` as the running mean since the start of the ``fit`` call
-    (the runner calls ``fit`` once per epoch), so the loss of batch k (0-based) is
-    ``(k + 1) * mean_k - k * mean_{k-1}``.  The smoothed loss is the mean of the last
-    ``window`` batch losses; the rule is only checked once the window is full.
+    Keras reports ``logs["loss"]`` as the running mean since the start of the epoch, so the
+    loss of the epoch's batch k (0-based) is ``(k + 1) * mean_k - k * mean_{k-1}``.  The
+    smoothed loss is the mean of the last ``window`` batch losses; the rule is only checked
+    once the window is full.  The window and the running mean are saved in the run's
+    checkpoints (``get_resume_state`` / ``set_resume_state``), so a stage resumed in the middle
+    of an epoch (whose running mean the runner restores too) ends where it would have ended.
     """
 
     def __init__(self, window: int = 100, target: Optional[float] = None):
@@ -83,9 +87,26 @@ class StageLossMonitor(keras.callbacks.Callback):
         self.losses = deque(maxlen=self.window)
         self.reached_target = False
         self._running = 0.0
+        self._batches = 0  # the batches of the epoch that the running mean covers
+        self._epoch = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._running = 0.0
+        if epoch != self._epoch:  # a resumed epoch goes on with its saved running mean
+            self._epoch = epoch
+            self._running = 0.0
+            self._batches = 0
+
+    def get_resume_state(self) -> dict:
+        return {"losses": list(self.losses), "running": self._running,
+                "batches": self._batches, "epoch": self._epoch,
+                "reached_target": self.reached_target}
+
+    def set_resume_state(self, state: dict):
+        self.losses = deque(state["losses"], maxlen=self.window)
+        self._running = float(state["running"])
+        self._batches = int(state["batches"])
+        self._epoch = state["epoch"]
+        self.reached_target = bool(state["reached_target"])
 
     def on_train_batch_end(self, batch, logs=None):
         if not logs or "loss" not in logs:
@@ -93,8 +114,10 @@ class StageLossMonitor(keras.callbacks.Callback):
         mean = float(logs["loss"])
         if not math.isfinite(mean):
             return  # the runner's checkpoint callback stops the run
-        batch_loss = (batch + 1) * mean - batch * self._running
+        seen = self._batches
+        batch_loss = (seen + 1) * mean - seen * self._running
         self._running = mean
+        self._batches = seen + 1
         self.losses.append(batch_loss)
         if (self.target is not None and len(self.losses) == self.window
                 and self.smoothed() <= self.target):
@@ -232,7 +255,7 @@ def run_stages(
             total_seconds += float(summary.get("seconds", 0.0))
             previous_model = _load_stage_model(stage_dir / "final.keras")
             if not export_path.exists():
-                dnresnet.to_same_padding(previous_model).save(export_path)
+                save_model_atomic(dnresnet.to_same_padding(previous_model), export_path)
             summaries.append(summary)
             if progress:
                 print(f"{stage_dir} is finished; skipping it")
@@ -282,16 +305,16 @@ def run_stages(
             "seconds": round(result.seconds, 2), "loss": loss, "target": target,
             "reached_target": monitor.reached_target,
         }
-        (stage_dir / STAGE_SUMMARY).write_text(json.dumps(summary, indent=2))
+        _write_json_atomic(stage_dir / STAGE_SUMMARY, summary)
         summaries.append(summary)
         previous_loss = loss
         previous_model = result.denoiser
         total_steps += result.steps
         total_seconds += result.seconds
-        dnresnet.to_same_padding(previous_model).save(export_path)
+        save_model_atomic(dnresnet.to_same_padding(previous_model), export_path)
 
     final = dnresnet.to_same_padding(previous_model)
-    final.save(out_dir / "final.keras")
+    save_model_atomic(final, out_dir / "final.keras")
     (out_dir / "stages.json").write_text(json.dumps(summaries, indent=2))
     trainable = result.trainable if result is not None else previous_model
     return TrainResult(final, trainable, out_dir, total_steps, total_seconds)

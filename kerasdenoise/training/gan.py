@@ -44,8 +44,10 @@ from kerasdenoise.training.configs import TrainConfig
 from kerasdenoise.training.runner import (
     TrainResult,
     _check_resumable,
+    _write_json_atomic,
     read_state,
     register_driver,
+    save_model_atomic,
     train,
 )
 from kerasdenoise.training.trainers import make_optimizer, register_trainer
@@ -237,6 +239,11 @@ class IDGAN(_GeneratorTrainer):
         # built on the generator's variables here, so Keras does not build it on all of them.
         self.build_optimizer_state()
         super().compile(optimizer=g_optimizer, **kwargs)
+
+    def step_counter(self):
+        """The training steps made (the runner's step of record): the generator optimizer's
+        ``iterations``; one generator update per batch, as one discriminator update."""
+        return self.g_optimizer.iterations
 
     def build_optimizer_state(self):
         """Create both optimizers' variables, so a checkpoint's optimizer state can load into them."""
@@ -444,7 +451,7 @@ def idgan_two_phase(config: TrainConfig, out_dir, resume: bool = False,
         print(f"IDGAN phase 2: {second_config.steps} steps of IDGAN -> {out_dir / PHASE_DIRS[1]}")
     second = _run_phase(second_config, out_dir / PHASE_DIRS[1], resume, progress,
                         network=generator_of(first.denoiser), datasets=datasets, callbacks=callbacks)
-    second.denoiser.save(out_dir / "final.keras")
+    save_model_atomic(second.denoiser, out_dir / "final.keras")
     summary_path = out_dir / "phases.json"
     content_label = getattr(second.trainable, "content_label", None)
     if content_label is None and summary_path.exists():  # phase 2 was finished before: keep its label
@@ -457,6 +464,6 @@ def idgan_two_phase(config: TrainConfig, out_dir, resume: bool = False,
              "seconds": round(second.seconds, 2), "content_loss": content_label},
         ],
     }
-    summary_path.write_text(json.dumps(summary, indent=2))
+    _write_json_atomic(summary_path, summary)
     return TrainResult(second.denoiser, second.trainable, out_dir, first.steps + second.steps,
                        first.seconds + second.seconds)

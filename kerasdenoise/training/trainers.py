@@ -5,6 +5,11 @@ The plain case compiles the network itself with the config's loss. Papers that n
 ``keras.Model`` subclass with its own ``train_step``. Every trainable exposes the bare network
 as ``.denoiser`` (the plain case *is* the network: see :func:`denoiser_of`); that is what gets
 saved as ``final.keras`` and evaluated.
+
+The runner's step of record is the trainable's update counter, :func:`step_counter`: the
+optimizer's ``iterations`` (one per ``train_step``), or ``trainable.step_counter()`` for
+trainables with several optimizers (a GAN), which must return a variable that grows by one per
+``train_step`` and is saved by ``save_weights``.
 """
 from __future__ import annotations
 
@@ -78,3 +83,14 @@ def build_optimizer_state(trainable: keras.Model):
         trainable.build_optimizer_state()
     elif trainable.optimizer is not None and not trainable.optimizer.built:
         trainable.optimizer.build(trainable.trainable_variables)
+
+
+def step_counter(trainable: keras.Model):
+    """The variable counting ``trainable``'s finished training steps (saved with its weights):
+    ``trainable.step_counter()`` when it defines one, else its optimizer's ``iterations``."""
+    if hasattr(trainable, "step_counter"):
+        return trainable.step_counter()
+    if trainable.optimizer is None:
+        raise ValueError(f"{trainable.name}: a trainable needs an optimizer (compile it) or a "
+                         "step_counter() method")
+    return trainable.optimizer.iterations
