@@ -17,6 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+# evaluations of training snapshots (runs/<preset>/snapshots/*.keras): recipe curve, 90-minute points
+SNAPSHOT_CACHE = RESULTS / "snapshot_evaluations.json"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

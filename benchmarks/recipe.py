@@ -9,7 +9,7 @@ Same network (DS-DN-ResNet-13, one channel), same data (Y of Train400 + CBSD432)
 ``kerasdenoise/training/recipe.py``).  Both runs save the network every ``snapshot_every`` steps with
 its training minutes (``runs/<preset>/snapshots/``); each snapshot is measured with the
 ``tools/evaluate.py`` protocol (BSD68, gray, seed 0) and cached in
-``benchmarks/results/recipe_evaluations.json``.  Writes ``benchmarks/results/recipe.json`` and
+``benchmarks/results/snapshot_evaluations.json``.  Writes ``benchmarks/results/recipe.json`` and
 ``recipe.png``.  The paper recipe has a constant learning rate, so a shorter run is the longer one's
 curve cut; the fast recipe's cosine spans its whole planned run, so its 90-minute point is taken
 from the same long run, mid-schedule.
@@ -21,12 +21,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from _bench import RESULTS, ROOT, evaluate_cached, save_figure, train_preset
+from _bench import RESULTS, ROOT, SNAPSHOT_CACHE as CACHE, evaluate_cached, save_figure, train_preset
 
 PRESETS = {"paper": "dsdnresnet13-blind", "fast": "dsdnresnet13-blind-fast"}
 NOISE, TEST_SET, COLOR = "gaussian:sigma=25", "BSD68", "gray"
 MARKS = (15, 30, 60, 90)  # minutes at which each curve is read off
-CACHE = RESULTS / "recipe_evaluations.json"
 BM3D = RESULTS / "dncnn_reproduction" / "bm3d-s25.json"
 
 
@@ -54,7 +53,7 @@ def curve(run: Path) -> list[dict]:
     index = json.loads(index_path.read_text())
     points = []
     with tempfile.TemporaryDirectory() as tmp:
-        for step in sorted(index, key=int):
+        for step in chosen(index):
             entry = index[step]
             key = f"{run.name}/snapshots/{entry['file']}"
             snapshot = run / "snapshots" / entry["file"]
@@ -68,6 +67,20 @@ def curve(run: Path) -> list[dict]:
             print(f"{run.name:28s} step {step:>6s} {entry['minutes']:7.1f} min  {result['psnr']:.2f} dB",
                   flush=True)
     return points
+
+
+def chosen(index: dict, most: int = 12) -> list[str]:
+    """The snapshots worth measuring (one BSD68 pass costs 1-3 minutes here): the last one at or
+    before each of MARKS, the last one, and evenly spaced others up to ``most`` in all."""
+    steps = sorted(index, key=int)
+    keep = {steps[-1]}
+    for mark in MARKS:
+        before = [s for s in steps if index[s]["minutes"] <= mark + 0.5]
+        if before:
+            keep.add(before[-1])
+    stride = max(1, len(steps) // max(most - len(keep), 1))
+    keep.update(steps[::stride][: max(most - len(keep), 0)])
+    return sorted(keep, key=int)
 
 
 def read_off(points: list[dict], minutes: float):

@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from _bench import RESULTS, ROOT, evaluate_cached, run_budget
+from _bench import RESULTS, ROOT, SNAPSHOT_CACHE, evaluate_cached, run_budget
 
 EXPORTED = ROOT / "exported_models"
 CACHE = RESULTS / "shipped_evaluations.json"
@@ -114,7 +114,7 @@ def at_minutes(item: Shipped, run: Path, minutes: float) -> dict | None:
     path = run / "snapshots" / index[str(step)]["file"]
     psnr = {}
     for sigma in SIGMAS:
-        result = evaluate_cached(CACHE, f"{run.name}/snapshots/{path.name}", str(path), item.test_set,
+        result = evaluate_cached(SNAPSHOT_CACHE, f"{run.name}/snapshots/{path.name}", str(path), item.test_set,
                                  noise(sigma), item.color)
         psnr[str(sigma)] = result["psnr"]
     return {"step": step, "minutes": index[str(step)]["minutes"], "psnr": psnr}

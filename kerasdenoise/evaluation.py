@@ -110,6 +110,9 @@ def evaluate(
         notes = _as_list(getattr(degradation, "notes", None))
         notes += _as_list(getattr(denoiser, "notes", None))
         notes += denoiser.describe_color(clean_images[0].shape[-1])
+        tiling_warnings = getattr(denoiser, "tiling_warnings", None)
+        for shape in {image.shape for image in clean_images} if tiling_warnings else ():
+            notes += [w for w in tiling_warnings(shape) if w not in notes]
         per_image = []
         seconds = 0.0
         out_dir = Path(save_images) / _slug(spec) if save_images else None

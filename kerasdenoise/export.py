@@ -600,8 +600,10 @@ class TFLiteDenoiser:
     """Run an exported (or any single-image) TFLite denoiser with ai-edge-litert.
 
     ``denoiser = TFLiteDenoiser("out/model_int8.tflite", num_threads=2)``;
-    ``denoiser(image)`` takes ``[H, W, C]`` (or a batch ``[B, H, W, C]``) float32 in [0, 1] and
-    returns the same shape, unclipped.  The input tensor is resized to each new shape
+    ``denoiser(image)`` takes ``[H, W, C]`` (or a batch ``[B, H, W, C]``) float in [0, 1] and
+    returns the same shape, unclipped float32; uint8 / uint16 input is read by dtype and the
+    result returned in that dtype (clipped, rounded).  NaN / inf, empty images and floats
+    clearly on another scale (e.g. 0-255) are refused (:mod:`kerasdenoise.scale`).  The input tensor is resized to each new shape
     (``resize_tensor_input`` + ``allocate_tensors``; same-shape calls reuse the plan); int8 or
     uint8 input/output tensors are quantized/dequantized with their scale and zero point.
     The interpreter uses LiteRT's default XNNPACK delegate for float and int8 kernels.
@@ -646,11 +648,16 @@ class TFLiteDenoiser:
             self._shape = shape
 
     def __call__(self, image) -> np.ndarray:
-        array = np.asarray(image, np.float32)
+        from kerasdenoise.scale import from_unit_float, to_unit_float
+
+        shape = np.shape(image)
+        if len(shape) not in (3, 4):
+            raise ValueError(f"{self.path.name}: expected [H, W, C] or [B, H, W, C], got {shape}")
+        if 0 in shape:
+            raise ValueError(f"{self.path.name}: the image is empty (shape {shape})")
+        array, integer = to_unit_float(image, f"{self.path.name}: input image")
         single = array.ndim == 3
         batch = array[None] if single else array
-        if batch.ndim != 4:
-            raise ValueError(f"{self.path.name}: expected [H, W, C] or [B, H, W, C], got {array.shape}")
         self._prepare(tuple(batch.shape))
         scale, zero = self.input_quantization
         if np.issubdtype(self.input_dtype, np.integer):
@@ -662,7 +669,7 @@ class TFLiteDenoiser:
         if np.issubdtype(result.dtype, np.integer):
             scale, zero = self.output_quantization
             result = (result.astype(np.float32) - zero) * scale
-        result = np.asarray(result, np.float32)
+        result = from_unit_float(np.asarray(result, np.float32), integer)
         return result[0] if single else result
 
 

@@ -12,12 +12,17 @@ A SPEC is one of (see :data:`SPEC_FORMS`)::
                                   gray images, the color one for color images
     shipped:NAME                  one shipped model folder, e.g. shipped:ds_dnresnet13_blind
 
-Every :class:`Denoiser` maps a float32 ``[H, W, C]`` image to the restored ``[H, W, C]`` image
-clipped to [0, 1].  Networks run through :func:`tiled_apply` (512x512 tiles overlapping by 32
-pixels, center-cropped) so memory stays bounded on large photographs; images that fit in one
-tile are processed whole.  A one-channel network given an RGB image denoises Y, Cb and Cr
-separately (MATLAB BT.601 YCbCr) and converts back; a three-channel network given a gray image
-is an error.
+Every :class:`Denoiser` maps an ``[H, W, C]`` image to the restored ``[H, W, C]`` image
+clipped to [0, 1]: float images on the [0, 1] scale give float32, uint8 / uint16 images are
+read by dtype and returned in it (see :mod:`kerasdenoise.scale`: NaN / inf, empty images and
+floats clearly on another scale, e.g. 0-255, are refused with the same error whatever the
+backend; degraded images may leave [0, 1], as unclipped noise does).  Networks run through
+:func:`tiled_apply` (512x512 tiles overlapping by 32 pixels, center-cropped) so memory stays
+bounded on large photographs; images that fit in one tile are processed whole.  A one-channel
+network given an RGB image denoises Y, Cb and Cr separately (MATLAB BT.601 YCbCr) and converts
+back, except a gray image stored as RGB (all three channels equal, e.g. a gray palette PNG):
+its one plane is denoised and replicated, so it stays gray.  A three-channel network given a
+gray image is an error (:class:`ChannelMismatchError`).
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ SPEC_FORMS = (
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "exported_models")
 SHIPPED_GRAY, SHIPPED_COLOR = "ds_dnresnet13_blind", "color_blind"
 SHIPPED_FILE = "model_float32.tflite"
+RECEPTIVE_PROBE_LIMIT = 64  # pixels: how far NetworkDenoiser.receptive_radius looks
 _MODEL_FILE_EXTENSIONS = (".keras", ".h5", ".tflite", ".mat")
 
 
@@ -115,14 +121,52 @@ def tiled_apply(
 # Denoisers
 
 
+class ChannelMismatchError(ValueError):
+    """A denoiser was given an image with channels it cannot take (a color model, a gray
+    image).  ``name``, ``model_channels`` and ``image_channels`` let a tool word the fix."""
+
+    def __init__(self, name: str, model_channels: int, image_channels: int):
+        self.name, self.model_channels, self.image_channels = name, model_channels, image_channels
+        hint = (" (np.repeat(gray, 3, axis=-1) makes one of a gray image)"
+                if (model_channels, image_channels) == (3, 1) else "")
+        super().__init__(
+            f"{name} takes {_channel_words(model_channels)} images but got a "
+            f"{_channel_words(image_channels)} image; give it a "
+            f"{_channel_words(model_channels)} image{hint} or use a "
+            f"{_channel_words(image_channels)} model"
+        )
+
+
+def _channel_words(channels: int) -> str:
+    return {1: "1-channel (gray)", 3: "3-channel (RGB)"}.get(channels, f"{channels}-channel")
+
+
+def equal_channels(image: np.ndarray) -> bool:
+    """Whether an ``[H, W, 3]`` image is gray stored as color (all three channels equal)."""
+    return bool(
+        image.ndim == 3 and image.shape[2] == 3
+        and np.array_equal(image[..., 0], image[..., 1])
+        and np.array_equal(image[..., 0], image[..., 2])
+    )
+
+
 class Denoiser:
-    """Callable ``image [H, W, C] float32 -> restored [H, W, C]`` clipped to [0, 1].
+    """Callable ``image [H, W, C] -> restored [H, W, C]`` clipped to [0, 1].
+
+    Float images (on the [0, 1] scale, noise may take them outside it) give float32; uint8 /
+    uint16 images are read by dtype and the result is returned in the same dtype (see the
+    module docstring for what is refused).
 
     ``name``: for reports.  ``channels``: what the underlying model takes (1, 3, or None for
     any).  ``notes``: things a report should mention (e.g. per-channel YCbCr processing).
     ``set_noise(spec)`` tells denoisers that need the noise level (BM3D) what was added;
-    networks ignore it.
+    networks ignore it (``uses_noise`` says which kind this is).
     """
+
+    #: whether :meth:`set_noise` changes anything (BM3D) or is ignored (networks)
+    uses_noise = False
+    #: denoise an RGB image with three equal channels as one gray plane (so it stays gray)
+    gray_plane_for_gray_rgb = False
 
     def __init__(self, name: str, channels: Optional[int]):
         self.name = name
@@ -136,18 +180,36 @@ class Denoiser:
         """Restore an ``[H, W, C]`` image whose C this denoiser takes."""
         raise NotImplementedError
 
-    def __call__(self, image) -> np.ndarray:
-        array = np.asarray(image, dtype=np.float32)
-        squeeze = array.ndim == 2
-        if squeeze:
-            array = array[..., None]
-        if array.ndim != 3 or array.shape[2] not in (1, 3):
+    def _denoise_gray_plane(self, plane: np.ndarray) -> np.ndarray:
+        """Restore the ``[H, W, 1]`` plane of a gray image stored as RGB."""
+        return self._denoise(plane)
+
+    def _checked(self, image):
+        """``(float32 [H, W, C] on the [0, 1] scale, integer dtype or None, was 2-D)``."""
+        shape = np.shape(image)
+        if not (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3))):
             raise ValueError(
                 f"{self.name}: expected an image [H, W], [H, W, 1] or [H, W, 3], got shape "
-                f"{np.shape(image)}"
+                f"{shape}"
             )
+        if 0 in shape[:2]:
+            raise ValueError(f"{self.name}: the image is empty (shape {shape})")
+        from kerasdenoise.scale import to_unit_float
+
+        array, integer = to_unit_float(image, f"{self.name}: input image")
+        squeeze = array.ndim == 2
+        return (array[..., None] if squeeze else array), integer, squeeze
+
+    def __call__(self, image) -> np.ndarray:
+        from kerasdenoise.scale import from_unit_float
+
+        array, integer, squeeze = self._checked(image)
         image_channels = array.shape[2]
-        if self.channels is None or self.channels == image_channels:
+        takes_plane = self.channels == 1 or self.gray_plane_for_gray_rgb
+        if image_channels == 3 and takes_plane and equal_channels(array):
+            plane = np.asarray(self._denoise_gray_plane(array[..., :1]), np.float32)
+            restored = np.repeat(plane, 3, axis=-1)
+        elif self.channels is None or self.channels == image_channels:
             restored = self._denoise(array)
         elif self.channels == 1 and image_channels == 3:
             from kerasdenoise.data.color import rgb_to_ycbcr, ycbcr_to_rgb
@@ -156,13 +218,15 @@ class Denoiser:
             planes = [self._denoise(ycbcr[..., i : i + 1]) for i in range(3)]
             restored = ycbcr_to_rgb(np.concatenate(planes, axis=-1))
         else:
-            raise ValueError(
-                f"{self.name} takes {self.channels}-channel images but got a "
-                f"{image_channels}-channel image; read the images as RGB (--color rgb) for a "
-                f"color model"
-            )
+            raise ChannelMismatchError(self.name, self.channels, image_channels)
         restored = np.clip(np.asarray(restored, np.float32), 0.0, 1.0)
+        restored = from_unit_float(restored, integer)
         return restored[..., 0] if squeeze else restored
+
+    def tiling_warnings(self, image_shape) -> list[str]:
+        """Warnings for running an image of ``image_shape`` (e.g. a tile overlap smaller than
+        the network's reach); none for denoisers that do not tile."""
+        return []
 
     def describe_color(self, image_channels: int) -> list[str]:
         """Notes on how images with ``image_channels`` channels are handled."""
@@ -181,9 +245,12 @@ class ByChannelsDenoiser(Denoiser):
     """One denoiser for gray images and another for color ones (``color`` may be None: color
     images then go to the gray one, which denoises Y, Cb and Cr)."""
 
+    gray_plane_for_gray_rgb = True  # a gray image stored as RGB goes to the gray model
+
     def __init__(self, name: str, gray: Denoiser, color: Optional[Denoiser]):
         super().__init__(name, None)
         self.gray, self.color = gray, color
+        self.uses_noise = any(d is not None and d.uses_noise for d in (gray, color))
 
     def _pick(self, channels: int) -> Denoiser:
         return self.color if channels == 3 and self.color is not None else self.gray
@@ -195,6 +262,13 @@ class ByChannelsDenoiser(Denoiser):
 
     def _denoise(self, image):
         return self._pick(image.shape[2])(image)
+
+    def _denoise_gray_plane(self, plane):
+        return self.gray(plane)
+
+    def tiling_warnings(self, image_shape) -> list[str]:
+        channels = image_shape[2] if len(image_shape) == 3 else 1
+        return self._pick(channels).tiling_warnings(image_shape)
 
     def describe_color(self, image_channels: int) -> list[str]:
         chosen = self._pick(image_channels)
@@ -291,6 +365,52 @@ class NetworkDenoiser(Denoiser):
         height, width = image.shape[:2]
         return restored[self.border : self.border + height, self.border : self.border + width]
 
+    def receptive_radius(self, limit: int = RECEPTIVE_PROBE_LIMIT) -> Optional[int]:
+        """How far (pixels, Chebyshev) a change of one input pixel reaches in the output,
+        measured once by probing (``limit`` + 1 means 'beyond ``limit``'); None for a network
+        that only takes a fixed size.
+
+        The probe changes the center pixel of a fixed random texture by 0.25 and reports the
+        farthest output pixel that moved by more than 1e-6 of that change (above float32
+        noise, so in effect the network's whole reach: the shipped gray model reaches 10 px;
+        tiled with overlap 8 its seams stay below one 8-bit level, with overlap 6 they reach
+        20 levels, with 12 or more the tiled result equals the untiled one).
+        """
+        if self.fixed_hw is not None:
+            return None
+        if getattr(self, "_radius", None) is None:
+            channels = self.channels
+            size = -(-(2 * limit + 3) // self.multiple) * self.multiple
+            rng = np.random.default_rng(0)
+            base = (0.5 + 0.1 * rng.standard_normal((1, size, size, channels))).astype(np.float32)
+            center = size // 2
+            poked = base.copy()
+            poked[0, center, center, :] += 0.25
+            change = np.abs(np.asarray(self._run(poked), np.float64)
+                            - np.asarray(self._run(base), np.float64))[0].max(axis=-1)
+            rows, cols = np.nonzero(change > 0.25e-6)
+            if rows.size == 0:
+                self._radius = 0
+            else:
+                reach = int(max(np.abs(rows - center).max(), np.abs(cols - center).max()))
+                self._radius = reach if reach <= limit else limit + 1
+        return self._radius
+
+    def tiling_warnings(self, image_shape) -> list[str]:
+        height, width = int(image_shape[0]), int(image_shape[1])
+        if self.fixed_hw is not None or max(height, width) + 2 * self.border <= self.tile:
+            return []  # one tile: no seams
+        radius = self.receptive_radius()
+        if radius is None or self.overlap >= radius:
+            return []
+        reach = (f"more than {RECEPTIVE_PROBE_LIMIT}" if radius > RECEPTIVE_PROBE_LIMIT
+                 else f"about {radius}")
+        return [
+            f"the tile overlap ({self.overlap} px) is smaller than the reach of {self.name} "
+            f"({reach} px): seams may show where tiles meet; use an overlap of at least "
+            f"{min(radius, (self.tile - 1) // 2)} px (or a larger tile)"
+        ]
+
 
 def reflect_pad(image: np.ndarray, border: int) -> np.ndarray:
     """``image`` ``[H, W, C]`` padded by ``border`` pixels on each side by reflection (about
@@ -332,6 +452,9 @@ class BM3DDenoiser(Denoiser):
 
     ``sigma`` is on the 0-255 scale; pass it, or call ``set_noise('gaussian:sigma=25')``.
     """
+
+    uses_noise = True
+    gray_plane_for_gray_rgb = True  # BM3D, not CBM3D, for a gray image stored as RGB
 
     def __init__(self, sigma: Optional[float] = None):
         super().__init__("bm3d", None)
@@ -446,11 +569,43 @@ def _load_keras_file(path: str, tile: int, overlap: int) -> Denoiser:
     models.names()  # import every network family so their custom layers are registered
     import kerasdenoise.metrics  # noqa: F401  (PSNRMetric)
 
+    problem = _keras_file_problem(path)
+    if problem:
+        raise ValueError(f"cannot load Keras model {path}: {problem}")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as err:  # noqa: BLE001 - re-raised with the file named
         raise ValueError(f"cannot load Keras model {path}: {err}") from err
     return denoiser_from_keras(model, os.path.splitext(os.path.basename(path))[0], tile, overlap)
+
+
+def _keras_file_problem(path: str) -> Optional[str]:
+    """Why the existing file ``path`` cannot be a Keras model file, or None if it may be one
+    (Keras itself reports a corrupt ``.keras`` file as 'File not found')."""
+    import zipfile
+
+    if os.path.getsize(path) == 0:
+        return "the file is empty (0 bytes)"
+    if path.lower().endswith(".keras"):
+        if not zipfile.is_zipfile(path):
+            return ("not a valid .keras file (a .keras file is a zip archive; this one is "
+                    "corrupt, truncated or something else renamed)")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+                bad = archive.testzip()
+        except (zipfile.BadZipFile, OSError) as err:
+            return f"not a valid .keras file (corrupt zip archive: {err})"
+        if bad is not None:
+            return f"not a valid .keras file (corrupt member {bad!r} in the zip archive)"
+        if "config.json" not in names:
+            return "not a valid .keras file (the zip archive holds no config.json)"
+    elif path.lower().endswith(".h5"):
+        import h5py
+
+        if not h5py.is_hdf5(path):
+            return "not a valid .h5 file (not HDF5: corrupt, truncated or something else renamed)"
+    return None
 
 
 def _load_saved_model(path: str, tile: int, overlap: int) -> Denoiser:

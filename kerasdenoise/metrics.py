@@ -20,6 +20,13 @@ use_sample_covariance=False, data_range=...)`` (Wang et al. 2004) to well under 
 * TF computes in float32; the 8-bit inputs make that loss of precision irrelevant (~1e-6).
 
 Images smaller than 11x11 cannot be measured with SSIM (the same limit as skimage).
+
+Scales (see :mod:`kerasdenoise.scale`): ``uint8`` / ``uint16`` images are read by dtype;
+float images are on the [0, ``data_range``] scale, and the 8-bit quantization happens on that
+scale (``data_range=255`` with 0-255 floats gives the same numbers as [0, 1] floats).  The
+*clean* image must lie in [0, ``data_range``] (tolerance 1e-3 of the range); the restored one
+may leave it (an unclipped noisy input saturates like ``im2uint8``) unless it is clearly on
+another scale; NaN / inf are refused.
 """
 from __future__ import annotations
 
@@ -27,51 +34,74 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from kerasdenoise.scale import to_unit_float
+
 SSIM_FILTER_SIZE = 11
 SSIM_FILTER_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 
 
-def quantize_8bit(image) -> np.ndarray:
-    """Round ``image`` in [0, 1] to the 256 levels of an 8-bit image (saturating), as float64.
+def quantize_8bit(image, data_range: float = 1.0) -> np.ndarray:
+    """Round ``image`` in [0, ``data_range``] to the 256 levels of an 8-bit image (saturating),
+    as float64 on the same scale.
 
-    Rounds half away from zero like MATLAB ``im2uint8``; values outside [0, 1] (unclipped noisy
-    inputs) saturate at 0 and 255.
+    Rounds half away from zero like MATLAB ``im2uint8``; values outside the range (unclipped
+    noisy inputs) saturate at 0 and 255.
     """
     image = np.asarray(image, dtype=np.float64)
-    return np.clip(np.floor(image * 255.0 + 0.5), 0.0, 255.0) / 255.0
+    if data_range == 1.0:
+        return np.clip(np.floor(image * 255.0 + 0.5), 0.0, 255.0) / 255.0
+    levels = np.clip(np.floor(image * (255.0 / data_range) + 0.5), 0.0, 255.0)
+    return levels * (data_range / 255.0)
 
 
-def _prepare(clean, restored, quantize: bool, what: str):
-    clean = np.asarray(clean, dtype=np.float64)
-    restored = np.asarray(restored, dtype=np.float64)
-    if clean.shape != restored.shape:
+def _unit_pair(clean, restored, data_range: float, what: str, quantize: bool):
+    """Both images as float64 on the [0, 1] scale (8-bit quantized on their own scale first
+    with ``quantize``), checked as the module docstring says."""
+    checked = []
+    for role, image in (("clean", clean), ("restored", restored)):
+        array = np.asarray(image)
+        integer = np.issubdtype(array.dtype, np.integer)
+        unit, _ = to_unit_float(array, f"{what}: {role} image", clean=role == "clean",
+                                data_range=data_range, dtype=np.float64)
+        if quantize:
+            unit = quantize_8bit(unit) if integer else quantize_8bit(array, data_range) / data_range
+        checked.append(unit)
+    return checked
+
+
+def _prepare(clean, restored, quantize: bool, what: str, data_range: float = 1.0):
+    """Both images ``[H, W, C]`` float64 on the [0, 1] scale (see :func:`_unit_pair`)."""
+    if np.shape(clean) != np.shape(restored):
         raise ValueError(
-            f"{what}: images differ in shape: clean {clean.shape} vs restored {restored.shape}"
+            f"{what}: images differ in shape: clean {np.shape(clean)} vs restored "
+            f"{np.shape(restored)}"
         )
+    clean, restored = _unit_pair(clean, restored, data_range, what, quantize)
     if clean.ndim == 2:
         clean, restored = clean[..., None], restored[..., None]
     if clean.ndim != 3:
         raise ValueError(f"{what}: expected an image [H, W] or [H, W, C], got shape {clean.shape}")
-    if quantize:
-        clean, restored = quantize_8bit(clean), quantize_8bit(restored)
+    if clean.size == 0:
+        raise ValueError(f"{what}: the images are empty (shape {clean.shape})")
     return clean, restored
 
 
 def psnr(clean, restored, data_range: float = 1.0, quantize: bool = True) -> float:
     """Peak signal-to-noise ratio in dB of ``restored`` against ``clean`` (``inf`` if equal).
 
-    ``data_range`` is the peak value (1.0 for images in [0, 1]).  With ``quantize`` both images
-    are first rounded to 8 bit (see module docstring).
+    ``data_range`` is the peak value of float images (1.0 for images in [0, 1], 255 for 0-255
+    floats; uint8 / uint16 images are read by dtype).  With ``quantize`` both images are first
+    rounded to 8 bit on that scale (see module docstring).
     """
-    clean, restored = _prepare(clean, restored, quantize, "psnr")
+    clean, restored = _prepare(clean, restored, quantize, "psnr", data_range)
     mse = float(np.mean(np.square(clean - restored)))
     if mse == 0.0:
         return float("inf")
     # tf.image.psnr works in float32, which is exact enough (~1e-5 dB) for 8-bit data.
     value = tf.image.psnr(
-        tf.constant(clean, tf.float32), tf.constant(restored, tf.float32), max_val=data_range
+        tf.constant(clean, tf.float32), tf.constant(restored, tf.float32), max_val=1.0
     )
     return float(value.numpy())
 
@@ -79,7 +109,7 @@ def psnr(clean, restored, data_range: float = 1.0, quantize: bool = True) -> flo
 def frame_psnr(clean, restored, width: int = 8, data_range: float = 1.0,
                quantize: bool = True) -> float:
     """PSNR of the outer frame ``width`` pixels wide (where padding artefacts show)."""
-    clean, restored = _prepare(clean, restored, quantize, "frame_psnr")
+    clean, restored = _prepare(clean, restored, quantize, "frame_psnr", data_range)
     height, wide = clean.shape[:2]
     if int(width) != width or width < 1:
         raise ValueError(f"frame width must be a positive integer, got {width!r}")
@@ -88,7 +118,7 @@ def frame_psnr(clean, restored, width: int = 8, data_range: float = 1.0,
     mse = float(np.mean(np.square(clean[mask] - restored[mask])))
     if mse == 0.0:
         return float("inf")
-    return float(10.0 * np.log10(data_range**2 / mse))
+    return float(10.0 * np.log10(1.0 / mse))
 
 
 def ssim(clean, restored, data_range: float = 1.0, quantize: bool = True) -> float:
@@ -98,7 +128,7 @@ def ssim(clean, restored, data_range: float = 1.0, quantize: bool = True) -> flo
     ``skimage.metrics.structural_similarity(..., gaussian_weights=True, sigma=1.5,
     use_sample_covariance=False, data_range=data_range, channel_axis=-1)``.
     """
-    clean, restored = _prepare(clean, restored, quantize, "ssim")
+    clean, restored = _prepare(clean, restored, quantize, "ssim", data_range)
     height, width = clean.shape[:2]
     if min(height, width) < SSIM_FILTER_SIZE:
         raise ValueError(
@@ -108,7 +138,7 @@ def ssim(clean, restored, data_range: float = 1.0, quantize: bool = True) -> flo
     value = tf.image.ssim(
         tf.constant(clean, tf.float32),
         tf.constant(restored, tf.float32),
-        max_val=data_range,
+        max_val=1.0,
         filter_size=SSIM_FILTER_SIZE,
         filter_sigma=SSIM_FILTER_SIGMA,
         k1=SSIM_K1,
@@ -117,26 +147,26 @@ def ssim(clean, restored, data_range: float = 1.0, quantize: bool = True) -> flo
     return float(value.numpy())
 
 
-def _to_y(clean_rgb, restored_rgb, quantize: bool):
-    """Luma of both RGB images; with ``quantize`` as MATLAB ``rgb2ycbcr`` on uint8 images.
+def _to_y(clean_rgb, restored_rgb, quantize: bool, data_range: float = 1.0):
+    """Luma of both RGB images on the [0, 1] scale; with ``quantize`` as MATLAB
+    ``rgb2ycbcr`` on uint8 images.
 
     MATLAB quantizes the RGB image (im2uint8), converts, and rounds Y back to uint8; the
     published Y-channel numbers are measured on that 8-bit Y.
     """
     from kerasdenoise.data import color
 
-    clean_rgb = np.asarray(clean_rgb, dtype=np.float32)
-    restored_rgb = np.asarray(restored_rgb, dtype=np.float32)
-    if clean_rgb.shape != restored_rgb.shape:
+    if np.shape(clean_rgb) != np.shape(restored_rgb):
         raise ValueError(
-            f"Y metrics: images differ in shape: clean {clean_rgb.shape} vs restored "
-            f"{restored_rgb.shape}"
+            f"Y metrics: images differ in shape: clean {np.shape(clean_rgb)} vs restored "
+            f"{np.shape(restored_rgb)}"
         )
-    if clean_rgb.ndim != 3 or clean_rgb.shape[-1] != 3:
-        raise ValueError(f"Y metrics need RGB images [H, W, 3], got shape {clean_rgb.shape}")
-    if quantize:
-        clean_rgb = quantize_8bit(clean_rgb).astype(np.float32)
-        restored_rgb = quantize_8bit(restored_rgb).astype(np.float32)
+    if np.ndim(clean_rgb) != 3 or np.shape(clean_rgb)[-1] != 3:
+        raise ValueError(f"Y metrics need RGB images [H, W, 3], got shape {np.shape(clean_rgb)}")
+    clean_rgb, restored_rgb = (
+        a.astype(np.float32) for a in _unit_pair(clean_rgb, restored_rgb, data_range, "Y metrics",
+                                                  quantize)
+    )
     clean_y = np.asarray(color.rgb_to_y(clean_rgb), dtype=np.float64)
     restored_y = np.asarray(color.rgb_to_y(restored_rgb), dtype=np.float64)
     return clean_y, restored_y
@@ -144,14 +174,14 @@ def _to_y(clean_rgb, restored_rgb, quantize: bool):
 
 def psnr_y(clean_rgb, restored_rgb, data_range: float = 1.0, quantize: bool = True) -> float:
     """PSNR on the BT.601 luma (MATLAB ``rgb2ycbcr`` Y) of two RGB images in [0, 1]."""
-    clean_y, restored_y = _to_y(clean_rgb, restored_rgb, quantize)
-    return psnr(clean_y, restored_y, data_range=data_range, quantize=quantize)
+    clean_y, restored_y = _to_y(clean_rgb, restored_rgb, quantize, data_range)
+    return psnr(clean_y, restored_y, data_range=1.0, quantize=quantize)
 
 
 def ssim_y(clean_rgb, restored_rgb, data_range: float = 1.0, quantize: bool = True) -> float:
     """SSIM on the BT.601 luma (MATLAB ``rgb2ycbcr`` Y) of two RGB images in [0, 1]."""
-    clean_y, restored_y = _to_y(clean_rgb, restored_rgb, quantize)
-    return ssim(clean_y, restored_y, data_range=data_range, quantize=quantize)
+    clean_y, restored_y = _to_y(clean_rgb, restored_rgb, quantize, data_range)
+    return ssim(clean_y, restored_y, data_range=1.0, quantize=quantize)
 
 
 # Detail measures: how much fine structure an output holds relative to the ground truth, for

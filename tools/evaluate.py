@@ -21,6 +21,34 @@ import sys
 import _bootstrap  # noqa: F401  (repo root on sys.path)
 
 
+def _existing_ancestor(path):
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def _output_problem(args):
+    """What is wrong with --json / --save-images, found before the (slow) evaluation."""
+    if args.json:
+        if os.path.isdir(args.json):
+            return (f"--json {args.json} is a folder; give the report's file name, e.g. "
+                    f"{os.path.join(args.json, 'report.json')}")
+        ancestor = _existing_ancestor(os.path.dirname(os.path.abspath(args.json)))
+        if not os.path.isdir(ancestor):
+            return f"--json {args.json}: {ancestor} is a file, not a folder"
+        if not os.access(ancestor, os.W_OK):
+            return f"--json {args.json}: cannot write in {ancestor}"
+    if args.save_images:
+        ancestor = _existing_ancestor(args.save_images)
+        if not os.path.isdir(ancestor):
+            return f"--save-images {args.save_images}: {ancestor} is a file, not a folder"
+    if args.tile < 1 or args.overlap < 0 or args.tile <= 2 * args.overlap:
+        return (f"--tile {args.tile} / --overlap {args.overlap}: need overlap >= 0 and tile > "
+                f"2 x overlap")
+    return None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -43,8 +71,13 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
+    problem = _output_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+
     from kerasdenoise.evaluation import evaluate, format_table
-    from kerasdenoise.inference import load_denoiser
+    from kerasdenoise.inference import ChannelMismatchError, load_denoiser
 
     try:
         denoiser = load_denoiser(args.model, tile=args.tile, overlap=args.overlap)
@@ -57,6 +90,13 @@ def main(argv=None):
             save_images=args.save_images,
             progress=not args.quiet,
         )
+    except ChannelMismatchError as err:
+        if (err.model_channels, err.image_channels) == (3, 1):
+            print(f"error: {err.name} is a color (3-channel) model but --color {args.color} reads "
+                  f"the images as 1-channel: pass --color rgb", file=sys.stderr)
+        else:
+            print(f"error: {err}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, NotADirectoryError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -68,10 +108,11 @@ def main(argv=None):
         for note in result["notes"]:
             print(f"note ({result['noise']}): {note}")
     if args.json:
+        from kerasdenoise.data.io import write_bytes_atomic
+
         folder = os.path.dirname(os.path.abspath(args.json))
         os.makedirs(folder, exist_ok=True)
-        with open(args.json, "w") as handle:
-            json.dump(report, handle, indent=2)
+        write_bytes_atomic(args.json, json.dumps(report, indent=2).encode())
         print(f"wrote {args.json}")
     return 0
 

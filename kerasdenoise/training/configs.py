@@ -74,6 +74,10 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config fields {unknown}; valid fields: {sorted(known)}")
         data = dict(data)
+        if "lr_decay_steps" in data and isinstance(data["lr_decay_steps"], list):
+            data["lr_decay_steps"] = tuple(data["lr_decay_steps"])
+        for key, value in data.items():
+            _check_field_type(key, value)
         if "recipe" in data:
             from kerasdenoise.training.recipe import get_recipe
 
@@ -102,6 +106,49 @@ def get_preset(name: str) -> TrainConfig:
         raise ValueError(f"unknown config {name!r}; valid presets: {', '.join(preset_names())}") from None
 
 
+def _field_types() -> dict:
+    import typing
+
+    return typing.get_type_hints(TrainConfig)
+
+
+def _type_name(kind) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            dict: "a dict (JSON object)", tuple: "a list"}.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+def _check_field_type(key: str, value) -> None:
+    """ValueError naming ``key`` if ``value`` does not fit the type of that config field
+    (ints are accepted for float fields; bools are not numbers here)."""
+    import typing
+
+    kind = _field_types()[key]
+    optional = False
+    if typing.get_origin(kind) is typing.Union:
+        options = [k for k in typing.get_args(kind) if k is not type(None)]
+        optional = len(options) < len(typing.get_args(kind))
+        kind = options[0] if len(options) == 1 else object
+    if value is None:
+        if optional:
+            return
+        raise ValueError(f"config field {key!r} must be {_type_name(kind)}, got null")
+    if kind is object:
+        return
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is tuple:
+        ok = isinstance(value, (list, tuple))
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise ValueError(
+            f"config field {key!r} must be {_type_name(kind)}{' or null' if optional else ''}, "
+            f"got {value!r} ({type(value).__name__})"
+        )
+
+
 def _parse_value(text: str):
     try:
         return json.loads(text)
@@ -113,14 +160,22 @@ def apply_overrides(config: TrainConfig, overrides) -> TrainConfig:
     """Apply ``key=value`` strings (``--set``); ``a.b=v`` sets key ``b`` of dict field ``a``.
 
     Values are parsed as JSON when they can be (numbers, lists, true/false, null), else taken
-    as strings.
+    as strings (a string field keeps the text as written: ``--set train_data=2024``).  A value
+    of the wrong type for its field is a ValueError naming the field.
     """
+    import typing
+
     data = config.to_dict()
+    types = _field_types()
     for item in overrides or ():
         if "=" not in item:
             raise ValueError(f"--set expects key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        value = _parse_value(value)
+        key, text = item.split("=", 1)
+        value = _parse_value(text)
+        kind = types.get(key)
+        if kind is str or (typing.get_origin(kind) is typing.Union and str in typing.get_args(kind)):
+            if value is not None and not isinstance(value, str):
+                value = text
         if "." in key:
             outer, inner = key.split(".", 1)
             if not isinstance(data.get(outer), dict):
@@ -129,5 +184,9 @@ def apply_overrides(config: TrainConfig, overrides) -> TrainConfig:
         else:
             if key not in data:
                 raise ValueError(f"--set {key}: unknown config field; valid fields: {sorted(data)}")
+            try:
+                _check_field_type(key, value)
+            except ValueError as err:
+                raise ValueError(f"--set {item}: {err}") from None
             data[key] = value
     return TrainConfig.from_dict(data)
