@@ -4,7 +4,6 @@ the file or the argument, and no file is changed or left half-made.
 The CLIs run in-process (``main([...])``); the models are tiny: ``identity``, a 5x5 box
 filter saved as .keras, and 1-layer Rescaling models as .keras / .tflite.
 """
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -21,15 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tools"
 
 
-def _load_tool(name):
-    sys.path.insert(0, str(TOOLS))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bad_inputs_{name}", TOOLS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(TOOLS))
+from conftest import load_tool as _load_tool  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,4 @@
 """tools/evaluate.py and tools/denoise.py: help, errors on bad input, tiny end-to-end runs."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -37,16 +36,7 @@ def write_images(folder, n, size, channels, seed=0):
     return folder
 
 
-def _load_tool(name):
-    """Import tools/<name>.py as a module, to call its main() in-process (fast)."""
-    sys.path.insert(0, str(TOOLS))
-    try:
-        spec = importlib.util.spec_from_file_location(f"tool_{name}", TOOLS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(TOOLS))
+from conftest import load_tool as _load_tool  # noqa: E402
 
 
 @pytest.mark.parametrize("tool", ["evaluate.py", "denoise.py"])
