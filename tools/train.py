@@ -12,34 +12,6 @@ import sys
 import _bootstrap  # noqa: F401  (repo root on sys.path)
 
 
-def _check_model_arguments(config):
-    """ValueError, before any run folder exists, if ``config.model`` is unknown or its builder
-    does not take a key of ``config.model_kwargs`` (or an argument its recipe implies)."""
-    import inspect
-
-    from kerasdenoise import models
-    from kerasdenoise.training.recipe import network_kwargs
-
-    builder = models.get_builder(config.model)  # unknown names: ValueError listing them
-    parameters = inspect.signature(builder).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return
-    valid = sorted(name for name, p in parameters.items()
-                   if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-    unknown = sorted(set(config.model_kwargs) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"model_kwargs {unknown}: not arguments of model {config.model!r}; valid: "
-            f"{', '.join(valid)}"
-        )
-    missing = sorted(set(network_kwargs(config.recipe)) - set(valid))
-    if missing:
-        raise ValueError(
-            f"recipe {config.recipe!r} needs builder arguments {missing}, which model "
-            f"{config.model!r} does not take; use recipe 'paper' for it"
-        )
-
-
 def _check_data_and_noise(config):
     """The noise spec parses and the data sets resolve, before any run folder exists."""
     from kerasdenoise.data.discovery import image_set
@@ -92,7 +64,9 @@ def main(argv=None):
                 raise ValueError("--steps must be >= 1")
             overrides.append(f"steps={args.steps}")
         config = configs.apply_overrides(config, overrides)
-        _check_model_arguments(config)
+        from kerasdenoise.training.runner import check_network_arguments
+
+        check_network_arguments(config)
         _check_data_and_noise(config)
     except (ValueError, FileNotFoundError, NotADirectoryError) as err:
         parser.error(str(err))

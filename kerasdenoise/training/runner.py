@@ -392,23 +392,42 @@ class Snapshots(keras.callbacks.Callback):
         _write_json_atomic(index_path, index)
 
 
-def build_network(config: TrainConfig) -> keras.Model:
-    """``models.build(config.model, ...)`` with the builder arguments of ``config.recipe``
-    (residual output, initialisation) under the config's own ``model_kwargs``."""
+def check_network_arguments(config: TrainConfig):
+    """The builder of ``config.model`` (ValueError listing the valid names when unknown), after
+    checking that it takes every key of ``config.model_kwargs`` and every argument that
+    ``config.recipe`` implies (ValueError naming them)."""
     import inspect
 
     from kerasdenoise.training.recipe import network_kwargs
 
-    implied = network_kwargs(config.recipe)
     builder = models.get_builder(config.model)
-    accepted = inspect.signature(builder).parameters
-    missing = sorted(k for k in implied if k not in accepted)
+    parameters = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return builder
+    valid = sorted(name for name, p in parameters.items()
+                   if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    unknown = sorted(set(config.model_kwargs) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"model_kwargs {unknown}: not arguments of model {config.model!r}; valid: "
+            f"{', '.join(valid)}"
+        )
+    missing = sorted(set(network_kwargs(config.recipe)) - set(valid))
     if missing:
         raise ValueError(
             f"recipe {config.recipe!r} needs builder arguments {missing}, which model "
             f"{config.model!r} does not take; use recipe 'paper' for it"
         )
-    return builder(**{**implied, **config.model_kwargs})
+    return builder
+
+
+def build_network(config: TrainConfig) -> keras.Model:
+    """``models.build(config.model, ...)`` with the builder arguments of ``config.recipe``
+    (residual output, initialisation) under the config's own ``model_kwargs``."""
+    from kerasdenoise.training.recipe import network_kwargs
+
+    builder = check_network_arguments(config)
+    return builder(**{**network_kwargs(config.recipe), **config.model_kwargs})
 
 
 def _check_resumable(saved: dict, config: TrainConfig, out_dir: Path):
