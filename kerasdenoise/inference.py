@@ -75,8 +75,18 @@ def _tile_layout(length: int, tile: int, overlap: int):
     return layout
 
 
+def _reflect_indices(length: int, border: int) -> np.ndarray:
+    """Indices into an axis of ``length`` that pad it by ``border`` on each side the way
+    :func:`reflect_pad` does."""
+    index = np.arange(length)
+    if border == 0:
+        return index
+    return np.pad(index, border, mode="edge" if length == 1 else "reflect")
+
+
 def tiled_apply(
-    fn: Callable[[np.ndarray], np.ndarray], image, tile: int = 512, overlap: int = 32
+    fn: Callable[[np.ndarray], np.ndarray], image, tile: int = 512, overlap: int = 32,
+    border: int = 0,
 ) -> np.ndarray:
     """Apply ``fn`` (``[h, w, C] -> [h, w, C']``) to ``image`` ``[H, W, C]`` tile by tile.
 
@@ -87,31 +97,46 @@ def tiled_apply(
     ``overlap`` pixels (DnCNN-17: 17, DnCNN-20: 20) the result equals running on the whole image,
     and for deeper nets the seams are far from the tile borders.  An image that fits in one tile
     is passed to ``fn`` whole.
+
+    ``border``: tiles are cut from the image padded by reflection by this many pixels on each
+    side (:func:`reflect_pad`) and the result is cropped back to ``[H, W]``; each tile is cut
+    from the image directly, so the padded image is never held in memory.  The result has the
+    dtype ``fn`` returns.
     """
-    tile, overlap = int(tile), int(overlap)
+    tile, overlap, border = int(tile), int(overlap), int(border)
     if overlap < 0:
         raise ValueError(f"overlap must be >= 0, got {overlap}")
+    if border < 0:
+        raise ValueError(f"border must be >= 0, got {border}")
     if tile <= 2 * overlap:
         raise ValueError(f"tile ({tile}) must be larger than twice the overlap ({overlap})")
-    image = np.asarray(image, dtype=np.float32)
+    image = np.asarray(image)
     if image.ndim != 3:
         raise ValueError(f"tiled_apply expects an [H, W, C] image, got shape {image.shape}")
     height, width = image.shape[:2]
-    if height <= tile and width <= tile:
-        return np.asarray(fn(image), dtype=np.float32)
-    rows, cols = _tile_layout(height, tile, overlap), _tile_layout(width, tile, overlap)
+    row_index, col_index = _reflect_indices(height, border), _reflect_indices(width, border)
+    padded_h, padded_w = len(row_index), len(col_index)
+    rows, cols = _tile_layout(padded_h, tile, overlap), _tile_layout(padded_w, tile, overlap)
     output = None
     for top, bottom, keep_top, keep_bottom in rows:
+        keep_top, keep_bottom = max(keep_top, border), min(keep_bottom, border + height)
+        if keep_top >= keep_bottom:
+            continue  # a tile whose kept part lies in the padding only
         for left, right, keep_left, keep_right in cols:
-            result = np.asarray(fn(image[top:bottom, left:right]), dtype=np.float32)
+            keep_left, keep_right = max(keep_left, border), min(keep_right, border + width)
+            if keep_left >= keep_right:
+                continue
+            region = image[row_index[top:bottom]][:, col_index[left:right]]
+            result = np.asarray(fn(region))
             if result.shape[:2] != (bottom - top, right - left):
                 raise ValueError(
                     f"tiled_apply: fn changed the tile size from {(bottom - top, right - left)} "
                     f"to {result.shape[:2]}"
                 )
             if output is None:
-                output = np.empty((height, width, result.shape[2]), np.float32)
-            output[keep_top:keep_bottom, keep_left:keep_right] = result[
+                output = np.empty((height, width, result.shape[2]), result.dtype)
+            output[keep_top - border : keep_bottom - border,
+                   keep_left - border : keep_right - border] = result[
                 keep_top - top : keep_bottom - top, keep_left - left : keep_right - left
             ]
     return output
@@ -200,28 +225,51 @@ class Denoiser:
         squeeze = array.ndim == 2
         return (array[..., None] if squeeze else array), integer, squeeze
 
+    def _plan(self, array: np.ndarray, denoise: Callable, denoise_gray_plane: Callable):
+        """How this image's channels are restored, decided once for the whole image: a function
+        from a float ``[h, w, C]`` region of it to the restored region (``denoise`` runs this
+        denoiser's model on a region it takes)."""
+        image_channels = array.shape[2]
+        takes_plane = self.channels == 1 or self.gray_plane_for_gray_rgb
+        if image_channels == 3 and takes_plane and equal_channels(array):
+            def gray_plane(region):
+                plane = np.asarray(denoise_gray_plane(region[..., :1]), np.float32)
+                return np.repeat(plane, 3, axis=-1)
+
+            return gray_plane
+        if self.channels is None or self.channels == image_channels:
+            return denoise
+        if self.channels == 1 and image_channels == 3:
+            from kerasdenoise.data.color import rgb_to_ycbcr, ycbcr_to_rgb
+
+            def by_ycbcr_plane(region):
+                ycbcr = rgb_to_ycbcr(region)
+                for i in range(3):
+                    ycbcr[..., i : i + 1] = denoise(ycbcr[..., i : i + 1])
+                return ycbcr_to_rgb(ycbcr)
+
+            return by_ycbcr_plane
+        raise ChannelMismatchError(self.name, self.channels, image_channels)
+
+    def _apply(self, restore: Callable, array: np.ndarray) -> np.ndarray:
+        """``restore`` on the whole image (networks override this to tile)."""
+        return restore(array)
+
     def __call__(self, image) -> np.ndarray:
         from kerasdenoise.scale import from_unit_float
 
         array, integer, squeeze = self._checked(image)
-        image_channels = array.shape[2]
-        takes_plane = self.channels == 1 or self.gray_plane_for_gray_rgb
-        if image_channels == 3 and takes_plane and equal_channels(array):
-            plane = np.asarray(self._denoise_gray_plane(array[..., :1]), np.float32)
-            restored = np.repeat(plane, 3, axis=-1)
-        elif self.channels is None or self.channels == image_channels:
-            restored = self._denoise(array)
-        elif self.channels == 1 and image_channels == 3:
-            from kerasdenoise.data.color import rgb_to_ycbcr, ycbcr_to_rgb
+        restore_region = self._plan_for(array)
 
-            ycbcr = rgb_to_ycbcr(array)
-            planes = [self._denoise(ycbcr[..., i : i + 1]) for i in range(3)]
-            restored = ycbcr_to_rgb(np.concatenate(planes, axis=-1))
-        else:
-            raise ChannelMismatchError(self.name, self.channels, image_channels)
-        restored = np.clip(np.asarray(restored, np.float32), 0.0, 1.0)
-        restored = from_unit_float(restored, integer)
+        def restore(region):
+            restored = np.clip(np.asarray(restore_region(region), np.float32), 0.0, 1.0)
+            return from_unit_float(restored, integer)
+
+        restored = self._apply(restore, array)
         return restored[..., 0] if squeeze else restored
+
+    def _plan_for(self, array):
+        return self._plan(array, self._denoise, self._denoise_gray_plane)
 
     def tiling_warnings(self, image_shape) -> list[str]:
         """Warnings for running an image of ``image_shape`` (e.g. a tile overlap smaller than
@@ -260,11 +308,13 @@ class ByChannelsDenoiser(Denoiser):
             if denoiser is not None:
                 denoiser.set_noise(spec)
 
-    def _denoise(self, image):
-        return self._pick(image.shape[2])(image)
-
-    def _denoise_gray_plane(self, plane):
-        return self.gray(plane)
+    def __call__(self, image) -> np.ndarray:
+        # hand the image over as it is: the chosen denoiser checks it and converts it once
+        shape = np.shape(image)
+        channels = shape[2] if len(shape) == 3 else 1
+        if channels == 3 and equal_channels(np.asarray(image)):
+            return np.repeat(self.gray(np.asarray(image)[..., :1]), 3, axis=-1)
+        return self._pick(channels)(image)
 
     def tiling_warnings(self, image_shape) -> list[str]:
         channels = image_shape[2] if len(image_shape) == 3 else 1
@@ -360,10 +410,18 @@ class NetworkDenoiser(Denoiser):
         return result[:height, :width]
 
     def _denoise(self, image):
-        padded = reflect_pad(image, self.border)
-        restored = tiled_apply(self._run_tile, padded, tile=self.tile, overlap=self.overlap)
-        height, width = image.shape[:2]
-        return restored[self.border : self.border + height, self.border : self.border + width]
+        return tiled_apply(self._run_tile, image, tile=self.tile, overlap=self.overlap,
+                           border=self.border)
+
+    def _plan_for(self, array):
+        # regions are tiles already: the network runs on each without further tiling
+        return self._plan(array, self._run_tile, self._run_tile)
+
+    def _apply(self, restore, array):
+        # tile outermost, so color conversions and the result's dtype are per tile: a large
+        # RGB photograph holds only its float copy and its result, not one array per step
+        return tiled_apply(restore, array, tile=self.tile, overlap=self.overlap,
+                           border=self.border)
 
     def receptive_radius(self, limit: int = RECEPTIVE_PROBE_LIMIT) -> Optional[int]:
         """How far (pixels, Chebyshev) a change of one input pixel reaches in the output,

@@ -105,7 +105,9 @@ def to_unit_float(image, what: str, clean: bool = False, data_range: float = 1.0
                 f"{what}: a {kind.name} image is on the 0-{maximum:g} scale; data_range must be "
                 f"1.0 or {maximum:g}, got {data_range:g}"
             )
-        return (array.astype(dtype) / dtype(maximum)).astype(dtype), kind.type
+        converted = array.astype(dtype)
+        converted /= dtype(maximum)  # in place: a large image gets one float copy
+        return converted, kind.type
     data_range = float(data_range)
     if not data_range > 0:
         raise ValueError(f"{what}: data_range must be > 0, got {data_range}")

@@ -356,8 +356,8 @@ def test_shipped_sends_gray_stored_as_rgb_to_the_gray_model(tmp_path, monkeypatc
     calls = []
     for which in ("gray", "color"):
         sub = getattr(shipped, which)
-        original = sub._denoise
-        monkeypatch.setattr(sub, "_denoise",
+        original = sub._run_tile
+        monkeypatch.setattr(sub, "_run_tile",
                             lambda image, o=original, w=which: calls.append(w) or o(image))
     as_rgb = np.repeat(smooth((10, 12, 1)), 3, axis=-1)
     np.testing.assert_allclose(shipped(as_rgb), as_rgb, atol=1e-6)

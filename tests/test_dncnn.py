@@ -115,6 +115,43 @@ def test_tiled_equals_untiled_for_same_padded_conv_net():
         tiled_apply(run, image, tile=16, overlap=8)
 
 
+def test_tiled_apply_border_equals_padding_the_whole_image():
+    from kerasdenoise.inference import reflect_pad
+
+    rng = np.random.default_rng(3)
+    run = lambda t: (t * np.arange(1, t.shape[1] + 1)[None, :, None]).astype(np.float32)  # noqa: E731
+    for shape, border in (((150, 97, 2), 7), ((1, 40, 1), 5), ((60, 60, 1), 0)):
+        image = rng.random(shape).astype(np.float32)
+        height, width = shape[:2]
+        padded = tiled_apply(run, reflect_pad(image, border), tile=32, overlap=4)
+        expected = padded[border : border + height, border : border + width]
+        got = tiled_apply(run, image, tile=32, overlap=4, border=border)
+        np.testing.assert_array_equal(got, expected)
+    as_uint8 = tiled_apply(lambda t: t, np.zeros((70, 70, 1), np.uint8), tile=32, overlap=4,
+                           border=3)
+    assert as_uint8.dtype == np.uint8  # the result keeps the dtype fn returns
+
+
+def test_large_rgb_image_through_a_gray_network_holds_no_full_size_copies():
+    """Tiles are the outer loop: YCbCr conversion, clipping and quantization happen per tile,
+    so an 8-bit RGB photograph costs its float copy and its result, not one array per step."""
+    import tracemalloc
+
+    from kerasdenoise.inference import NetworkDenoiser
+
+    image = (np.random.default_rng(0).random((1200, 1500, 3)) * 255).astype(np.uint8)
+    denoiser = NetworkDenoiser("half", 1, lambda batch: batch * 0.5, tile=256, overlap=16)
+    tracemalloc.start()
+    try:
+        restored = denoiser(image)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert restored.dtype == np.uint8 and restored.shape == image.shape
+    # float32 copy (4x the uint8 image) + result (1x) + tiles; whole-image steps took 40x
+    assert peak < 7 * image.nbytes, peak / image.nbytes
+
+
 def _whole(net, image, border):
     """``net`` on the whole image padded by reflection by ``border`` pixels, cropped back: what a
     tiled denoiser must reproduce."""

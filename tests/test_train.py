@@ -73,3 +73,42 @@ def test_non_finite_loss_stops_without_checkpoint(tmp_path, tiny_images):
         train(cfg, tmp_path / "nan", datasets=(stream, None), progress=False)
     assert read_state(tmp_path / "nan") is None
     assert not (tmp_path / "nan" / "final.keras").exists()
+
+
+def test_init_weights_start_the_network_from_a_model_file(tmp_path, tiny_images):
+    from kerasdenoise.training.runner import build_network
+
+    cfg = tiny_config(tiny_images)
+    source = build_network(cfg)
+    for variable in source.weights:
+        variable.assign(np.full(variable.shape, 0.25, np.float32))
+    source.save(tmp_path / "start.keras")
+    started = build_network(cfg.replace(init_weights=str(tmp_path / "start.keras")))
+    assert all(np.all(w == 0.25) for w in started.get_weights())
+    assert not all(np.all(w == 0.25) for w in build_network(cfg).get_weights())
+
+    with pytest.raises(FileNotFoundError, match="init_weights: no such model file"):
+        build_network(cfg.replace(init_weights=str(tmp_path / "missing.keras")))
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="unrelated")])
+    other.save(tmp_path / "other.keras")
+    with pytest.raises(ValueError, match="shares no layer name"):
+        build_network(cfg.replace(init_weights=str(tmp_path / "other.keras")))
+    (tmp_path / "corrupt.keras").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="corrupt.keras is not a readable Keras model"):
+        build_network(cfg.replace(init_weights=str(tmp_path / "corrupt.keras")))
+
+    out = tmp_path / "run"
+    bad = run_cli("--config", "demo", "--data-dir", str(tiny_images), "--out", str(out),
+                  "--set", f"init_weights={tmp_path / 'missing.keras'}")
+    assert bad.returncode == 2 and "missing.keras" in bad.stderr
+    assert not out.exists()  # refused before any run folder exists
+
+
+def test_onednn_kernels_on_by_default_unless_the_user_says_otherwise():
+    probe = "import os, kerasdenoise; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    default = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert default.stdout.strip() == "1"
+    chosen = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"})
+    assert chosen.stdout.strip() == "0"

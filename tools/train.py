@@ -8,6 +8,7 @@
 """
 import argparse
 import sys
+from pathlib import Path
 
 import _bootstrap  # noqa: F401  (repo root on sys.path)
 
@@ -22,6 +23,8 @@ def _check_data_and_noise(config):
     except ValueError as err:
         raise ValueError(f"noise {config.noise!r}: {err}") from None
     image_set(config.train_data)
+    if config.init_weights and not Path(config.init_weights).is_file():
+        raise FileNotFoundError(f"init_weights: no such model file: {config.init_weights}")
     if config.val_data:
         image_set(config.val_data)
 

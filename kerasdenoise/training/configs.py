@@ -57,6 +57,9 @@ class TrainConfig:
     clipnorm: Optional[float] = None  # global gradient-norm clipping
     # 'paper' or 'fast' (kerasdenoise.training.recipe): initialisation, residual output, schedule
     recipe: str = "paper"
+    # a .keras model whose weights start the network, layer by layer by name (fine-tuning, a
+    # longer schedule after a finished run); the run's checkpoint takes over on --resume
+    init_weights: Optional[str] = None
     snapshot_every: int = 0  # save the denoiser every N steps to snapshots/ (0: never)
     val_batches: int = 4
     seed: int = 0

@@ -427,7 +427,30 @@ def build_network(config: TrainConfig) -> keras.Model:
     from kerasdenoise.training.recipe import network_kwargs
 
     builder = check_network_arguments(config)
-    return builder(**{**network_kwargs(config.recipe), **config.model_kwargs})
+    network = builder(**{**network_kwargs(config.recipe), **config.model_kwargs})
+    if config.init_weights:
+        init_from_weights(network, config.init_weights)
+    return network
+
+
+def init_from_weights(network: keras.Model, path) -> list[str]:
+    """Copy into ``network`` the weights of every same-named layer of the model in ``path``;
+    the names of the copied layers.  An error names the file when it cannot be read or shares
+    no layer with ``network``."""
+    from kerasdenoise.models.dnresnet import copy_weights_by_name
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"init_weights: no such model file: {path}")
+    try:
+        source = keras.models.load_model(path, compile=False)
+    except Exception as err:  # a corrupt or foreign file: say which one
+        raise ValueError(f"init_weights: {path} is not a readable Keras model ({err})") from None
+    copied = copy_weights_by_name(source, network)
+    if not copied:
+        raise ValueError(f"init_weights: {path} shares no layer name with the "
+                         f"{network.name!r} network")
+    return copied
 
 
 def _check_resumable(saved: dict, config: TrainConfig, out_dir: Path):

@@ -49,7 +49,7 @@ the per-stage budget for information: the drivers use it only where ``trainer_kw
 """
 from __future__ import annotations
 
-from kerasdenoise.training.configs import TrainConfig, register_preset
+from kerasdenoise.training.configs import TrainConfig, get_preset, register_preset
 
 GAUSSIAN_SIGMAS = (10, 25, 50, 75)
 POISSON_PEAKS = (1, 2, 4, 8)
@@ -313,4 +313,18 @@ register_preset(TrainConfig(
                   "blocks": 6},
     steps=SHIPPED_STEPS, steps_per_epoch=250, snapshot_every=1000,
     **{**SHIPPED_DATA, **FAST_FIELDS, "train_data": "CBSD432", "val_data": "LIVE1", "color": "rgb"},
+))
+
+# The shipped gray DS model, longer: the finished 12,000-step fast run (kept in
+# benchmarks/saved_runs, 135.8 minutes) continued by a second warm-up + cosine schedule at half
+# the peak rate, on a fresh patch stream (seed 1); its weights are the starting point.
+LONG_FROM = "benchmarks/saved_runs/dsdnresnet13-blind-fast/final.keras"
+LONG_STEPS = 38_000  # about 80 minutes at 0.125 s a step (oneDNN on)
+register_preset(get_preset("dsdnresnet13-blind-fast").replace(
+    name="dsdnresnet13-blind-fast-long",
+    description=(f"DS-DN-ResNet-13, blind Gaussian sigma 0-55 (more weight below 25), Y of "
+                 f"Train400+CBSD432: the 12,000-step dsdnresnet13-blind-fast run ({LONG_FROM}) "
+                 f"continued for {LONG_STEPS} steps with a second warm-up and cosine decay from "
+                 f"5e-4, patch seed 1." + FAST_NOTE.replace("Adam 1e-3", "Adam 5e-4")),
+    init_weights=LONG_FROM, steps=LONG_STEPS, learning_rate=5e-4, seed=1, snapshot_every=2000,
 ))
