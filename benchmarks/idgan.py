@@ -121,7 +121,7 @@ def finish_phase2_at(run: Path, steps: int) -> None:
     phase 1 must be finished.  The phase's ``final.keras`` / ``run_info.json`` then say ``steps``."""
     import keras
 
-    from kerasdenoise.models.srresnet import generator_of
+    from kerasdenoise.models.idresnet import generator_of
     from kerasdenoise.training.runner import train
 
     phase2 = run / PHASE_DIRS[1]

@@ -10,7 +10,7 @@ from kerasdenoise import models
 from kerasdenoise.data.labelled import labelled_dataset, write_synthetic_shapes
 from kerasdenoise.losses import get_loss
 from kerasdenoise.losses.classifier import ClassifierFeatureLoss
-from kerasdenoise.models.rednet import GatingFactor, init_classifier_from_denoiser
+from kerasdenoise.models.gated_convdeconv import GatingFactor, init_classifier_from_denoiser
 from kerasdenoise.training import configs
 from kerasdenoise.training.joint import JointLossDenoiser
 from kerasdenoise.training.runner import train

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from kerasdenoise import models
-from kerasdenoise.models.srresnet import generator_of, to_unit_range
+from kerasdenoise.models.idresnet import generator_of, to_unit_range
 from kerasdenoise.training import configs, gan
 from kerasdenoise.training.gan import IDGAN, discriminator_loss, generator_adversarial_loss
 from kerasdenoise.training.runner import NonFiniteLoss, read_state, train

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kerasdenoise import models
-from kerasdenoise.models.srresnet import generator_of
+from kerasdenoise.models.idresnet import generator_of
 from kerasdenoise.training import configs, gan
 from kerasdenoise.training.runner import build_network
 from kerasdenoise.training.trainers import make_trainable

@@ -22,8 +22,8 @@ _MODELS = Registry("model", (
     "kerasdenoise.models.dncnn",
     "kerasdenoise.models.dnresnet",
     "kerasdenoise.models.unet",
-    "kerasdenoise.models.srresnet",
-    "kerasdenoise.models.rednet",
+    "kerasdenoise.models.idresnet",
+    "kerasdenoise.models.gated_convdeconv",
     "kerasdenoise.models.opponent",
 ))
 

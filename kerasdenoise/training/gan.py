@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from kerasdenoise import models
 from kerasdenoise.metrics import PSNRMetric
-from kerasdenoise.models.srresnet import generator_of, to_unit_range
+from kerasdenoise.models.idresnet import generator_of, to_unit_range
 from kerasdenoise.training.configs import TrainConfig
 from kerasdenoise.training.runner import (
     TrainResult,

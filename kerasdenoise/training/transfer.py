@@ -20,7 +20,7 @@ from __future__ import annotations
 import keras
 
 from kerasdenoise import models
-from kerasdenoise.models.rednet import init_classifier_from_denoiser
+from kerasdenoise.models.gated_convdeconv import init_classifier_from_denoiser
 from kerasdenoise.training.trainers import make_optimizer, register_trainer
 
 OPTIMIZERS = ("sgd", "adam")
