@@ -1,26 +1,55 @@
-"""Shared steps of the reproduction benchmarks: train a preset (resumable), evaluate a model
-with the protocol of ``tools/evaluate.py``, and keep every evaluation in a JSON cache so that a
-re-run only does what is new.
+"""What the benchmarks share: paths, the papers' published numbers, training a preset (resumable),
+evaluating a model with the protocol of ``tools/evaluate.py`` behind a JSON cache (a re-run only
+does what is new), the machine's description, and writing a figure.
 
-  from _bench import ROOT, RESULTS, train_preset, evaluate_cached
+  from _bench import ROOT, RESULTS, reference, train_preset, evaluate_cached
 
-Everything runs through the same library code as the CLIs (``tools/train.py``,
-``tools/evaluate.py``); set ``TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1`` to run two
-benchmarks side by side on the 2-core machine.
+Run a benchmark as ``python benchmarks/<name>.py`` from anywhere: Python puts the script's folder
+on ``sys.path``, so ``_bench`` imports, and ``kerasdenoise`` is the installed package.  Everything
+runs through the same library code as the CLIs (``tools/train.py``, ``tools/evaluate.py``); set
+``TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1`` to run two benchmarks side by side on the
+2-core machine.
 """
 from __future__ import annotations
 
+import functools
 import json
+import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+# The papers' published numbers: the one file they are written in.
+REFERENCE_FILE = ROOT / "benchmarks" / "reference_numbers.json"
 # evaluations of training snapshots (runs/<preset>/snapshots/*.keras): recipe curve, 90-minute points
 SNAPSHOT_CACHE = RESULTS / "snapshot_evaluations.json"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+
+
+@functools.lru_cache(maxsize=None)
+def _read_reference(path: str) -> str:
+    return Path(path).read_text()
+
+
+def reference(section: str | None = None, path=REFERENCE_FILE) -> dict:
+    """``benchmarks/reference_numbers.json`` (a fresh copy), or one of its sections
+    (``"denoising"``, ``"dnresnet"``, ``"resunet"``, ``"idgan"``, ``"gated"``, ...)."""
+    data = json.loads(_read_reference(str(path)))
+    return data[section] if section else data
+
+
+def published(name: str, level) -> float:
+    """The published PSNR of ``name`` (a key of the ``denoising`` section: ``"BM3D"``,
+    ``"CDnCNN-B"``, ``"DnCNN-3"``, ...) at ``level`` (Gaussian sigma, or JPEG quality)."""
+    return reference("denoising")[name]["psnr"][str(level)]
+
+
+def relative(path) -> str:
+    """``path`` relative to the repository root when it is inside it (portable result files)."""
+    path = Path(path)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def train_preset(preset: str, out=None, overrides=(), threads=None) -> Path:
@@ -55,43 +84,77 @@ def run_budget(run_dir) -> dict:
     return {"steps": steps, "minutes": round(minutes, 1)}
 
 
-def evaluate_cached(cache: Path, key: str, model_spec: str, test_dir: str, noise: str,
-                    color: str, limit=None, tile: int = 512, save_images=None) -> dict:
-    """Mean PSNR / SSIM of ``model_spec`` on ``test_dir`` for one noise spec (protocol of
-    ``tools/evaluate.py``), cached in the JSON file ``cache`` under ``key|noise|test_dir|color``.
+def summarize(report: dict) -> dict:
+    """The cache entry of one ``kerasdenoise.evaluation.evaluate`` report (its first noise)."""
+    result = report["results"][0]
+    entry = {
+        "model": report["model"], "noise": result["noise"], "dataset": report["dataset"],
+        "color": report["color"], "images": result["n_images"],
+        "psnr": round(float(result["psnr"]), 3), "ssim": round(float(result["ssim"]), 4),
+        "psnr_input": round(float(result["psnr_input"]), 3),
+        "seconds": round(float(result.get("seconds", 0)), 1),
+    }
+    if "psnr_frame" in result:
+        entry["psnr_frame"] = round(float(result["psnr_frame"]), 3)
+    return entry
 
-    ``limit`` keeps the first N images (a labelled subset, for slow baselines such as CBM3D).
-    ``save_images``: a folder for the restored / noisy 8-bit PNGs (``evaluate``'s layout), for
-    measures beyond PSNR / SSIM; a cached entry whose folder is missing is measured again.
+
+def _read_cache(cache: Path) -> dict:
+    return json.loads(cache.read_text()) if cache.exists() else {}
+
+
+def cache_key(key: str, noise: str, test_dir: str, color: str, limit=None) -> str:
+    """The key of one evaluation in a cache file: ``key|noise|test_dir[:limit]|color``."""
+    subset = f"{test_dir}[:{limit}]" if limit else test_dir
+    return f"{key}|{noise}|{subset}|{color}"
+
+
+def cached_evaluation(cache, key: str, noise: str, test_dir: str, color: str, limit=None,
+                      fallback_key: str | None = None) -> dict | None:
+    """The cached entry of an evaluation (see :func:`evaluate_cached`), or ``None``."""
+    entries = _read_cache(Path(cache))
+    entry = entries.get(cache_key(key, noise, test_dir, color, limit))
+    if entry is None and fallback_key is not None:
+        entry = entries.get(fallback_key)
+    if entry is not None and "results" in entry:  # a whole evaluate() report (older caches)
+        entry = summarize(entry)
+    return entry
+
+
+def evaluate_cached(cache, key: str, model_spec: str, test_dir: str, noise: str,
+                    color: str, limit=None, tile: int = 512, save_images=None,
+                    fallback_key: str | None = None, progress: bool = False) -> dict:
+    """Mean PSNR / SSIM of ``model_spec`` on ``test_dir`` for one noise spec (protocol of
+    ``tools/evaluate.py``), cached in the JSON file ``cache`` under :func:`cache_key`.
+
+    Returns ``{"model", "noise", "dataset", "color", "images", "psnr", "ssim", "psnr_input",
+    "seconds", "psnr_frame"}``.  ``limit`` keeps the first N images (a labelled subset, for slow
+    baselines such as CBM3D).  ``save_images``: a folder for the restored / noisy 8-bit PNGs
+    (``evaluate``'s layout), for measures beyond PSNR / SSIM; a cached entry whose folder is
+    missing is measured again.  ``fallback_key``: the key an older cache file stored the same
+    evaluation under (read, never written).
     """
+    cache = Path(cache)
+    entry = cached_evaluation(cache, key, noise, test_dir, color, limit, fallback_key)
+    if entry is not None and not (save_images and not Path(save_images).is_dir()):
+        return entry
+
     from kerasdenoise.data.discovery import image_set
     from kerasdenoise.evaluation import evaluate
-    from kerasdenoise.inference import load_denoiser
+    from kerasdenoise.runtime import load_denoiser
 
-    cache = Path(cache)
-    entries = json.loads(cache.read_text()) if cache.exists() else {}
-    subset = f"{test_dir}[:{limit}]" if limit else test_dir
-    cache_key = f"{key}|{noise}|{subset}|{color}"
-    if cache_key not in entries or (save_images and not Path(save_images).is_dir()):
-        images = image_set(test_dir)
-        if limit:
-            images.items = images.items[:limit]
-        report = evaluate(load_denoiser(model_spec, tile=tile), images, [noise], color=color,
-                          progress=False, save_images=save_images)
-        result = report["results"][0]
-        entries[cache_key] = {
-            "model": model_spec, "noise": noise, "dataset": subset, "color": color,
-            "images": len(images), "psnr": round(float(result["psnr"]), 3),
-            "ssim": round(float(result["ssim"]), 4),
-            "psnr_input": round(float(result["psnr_input"]), 3), "seconds": round(float(result.get("seconds", 0)), 1),
-            "psnr_frame": round(float(result["psnr_frame"]), 3),
-        }
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        # Read again before writing: another benchmark process may have added entries meanwhile.
-        entries = {**(json.loads(cache.read_text()) if cache.exists() else {}),
-                   cache_key: entries[cache_key]}
-        cache.write_text(json.dumps(entries, indent=2, sort_keys=True))
-    return entries[cache_key]
+    images = image_set(test_dir)
+    if limit:
+        images.items = images.items[:limit]
+    report = evaluate(load_denoiser(model_spec, tile=tile), images, [noise], color=color,
+                      progress=progress, save_images=save_images)
+    entry = {**summarize(report), "model": model_spec,
+             "dataset": f"{test_dir}[:{limit}]" if limit else test_dir}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    # Read again before writing: another benchmark process may have added entries meanwhile.
+    entries = {**_read_cache(cache), cache_key(key, noise, test_dir, color, limit): entry}
+    cache.write_text(json.dumps(entries, indent=2, sort_keys=True))
+    return entry
 
 
 def save_figure(fig, path, dpi: int = 120) -> None:
@@ -101,3 +164,22 @@ def save_figure(fig, path, dpi: int = 120) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), for the machine section of result files."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def load_average():
+    """The 1, 5 and 15 minute load averages, rounded (``None`` where unavailable)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None

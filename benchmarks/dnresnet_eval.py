@@ -16,22 +16,18 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import RESULTS, ROOT, run_budget  # noqa: E402
+from _bench import RESULTS, ROOT, cached_evaluation, evaluate_cached, reference, run_budget, save_figure
 
-# Paper (PASCAL VOC 2010, Y channel): Table 1 (non-blind, by depth) at sigma 25, and the
-# 13-layer one-shot; Table 2/3 blind columns.
-PAPER_DEPTH_S25 = {3: 29.86, 5: 30.03, 7: 30.10, 9: 30.30, 11: 30.44, 13: 30.52, "13-os": 30.27}
-PAPER_BLIND = {"gaussian:sigma=25": 30.47, "gaussian:sigma=50": 27.44, "poisson:peak=2": 24.17,
-               "poisson:peak=4": 25.33, "poisson:peak=8": 26.72}
-PAPER_NONBLIND = {"gaussian:sigma=25": 30.52, "gaussian:sigma=50": 27.50, "poisson:peak=2": 24.23,
-                  "poisson:peak=4": 25.39, "poisson:peak=8": 26.77}
-PAPER_DSDN = {"gaussian:sigma=25": 30.36, "gaussian:sigma=50": 27.34, "poisson:peak=2": 24.11,
-              "poisson:peak=4": 25.26, "poisson:peak=8": 26.62}
-PAPER_DSDN_OS = {"gaussian:sigma=25": 30.00, "gaussian:sigma=50": 26.99, "poisson:peak=2": 23.77,
-                 "poisson:peak=4": 24.88, "poisson:peak=8": 26.30}
-# DnCNN-3 on LIVE1 (Y), published, and the paper's DN-ResNet has no LIVE1 JPEG table.
-JPEG_DNCNN3 = {"jpeg:quality=10": 29.19, "jpeg:quality=20": 31.59}
+# The paper's numbers (PASCAL VOC 2010, Y channel; benchmarks/reference_numbers.json): Table 1
+# (non-blind, by depth) at sigma 25 with the 13-layer one-shot, and the Table 2 / 3 columns.
+PAPER = reference("dnresnet")
+PAPER_DEPTH_S25 = PAPER["depth_gaussian_sigma25"]["psnr"]
+PAPER_NONBLIND = PAPER["psnr"]["DN-ResNet-13 non-blind"]
+PAPER_BLIND = PAPER["psnr"]["DN-ResNet-13 blind"]
+PAPER_DSDN = PAPER["psnr"]["DS-DN-ResNet-13 blind"]
+PAPER_DSDN_OS = PAPER["psnr"]["DS-DN-ResNet-13 blind one-shot"]
+# DnCNN-3 on LIVE1 (Y), published; the paper's DN-ResNet has no LIVE1 JPEG table.
+JPEG_DNCNN3 = {f"jpeg:quality={q}": psnr for q, psnr in reference("denoising")["DnCNN-3"]["psnr"].items()}
 
 BLIND_NOISES = ["gaussian:sigma=15", "gaussian:sigma=25", "gaussian:sigma=50",
                 "poisson:peak=2", "poisson:peak=4", "poisson:peak=8"]
@@ -45,10 +41,10 @@ def rows_to_run(runs: Path):
     out = []
     for depth in (3, 5, 7, 9, 11, 13):
         out.append(("1", f"DN-ResNet-{depth} (cascade)", cascade / f"dnresnet{depth}.keras", cascade,
-                    ["gaussian:sigma=25"], "BSD68", "gray", {"gaussian:sigma=25": PAPER_DEPTH_S25[depth]}))
+                    ["gaussian:sigma=25"], "BSD68", "gray", {"gaussian:sigma=25": PAPER_DEPTH_S25[str(depth)]}))
     oneshot = runs / "dnresnet13-oneshot-s25-cpu"
     out.append(("1", "DN-ResNet-13 (one-shot)", oneshot / "final.keras", oneshot,
-                ["gaussian:sigma=25"], "BSD68", "gray", {"gaussian:sigma=25": PAPER_DEPTH_S25["13-os"]}))
+                ["gaussian:sigma=25"], "BSD68", "gray", {"gaussian:sigma=25": PAPER_DEPTH_S25["13-oneshot"]}))
     out.append(("2", "DN-ResNet-13 non-blind", cascade / "final.keras", cascade,
                 ["gaussian:sigma=25"], "BSD68", "gray", PAPER_NONBLIND))
     # The rest of Table 2's non-blind column: one cascade per level (sigma 15 has no paper number).
@@ -89,40 +85,28 @@ def rows_to_run(runs: Path):
 CACHE = RESULTS / "dnresnet_evaluations.json"
 
 
-def evaluate_cached(model, noise, dataset, color, limit):
-    """The full tools/evaluate.py report for (model, noise, set), kept in one JSON file so a
-    re-run only evaluates what is new and keeps the rows whose run directory is gone; ``None``
-    for a model file that neither exists nor was evaluated before."""
-    from kerasdenoise.evaluation import evaluate
-
-    key = f"{Path(str(model)).parent.name}_{Path(str(model)).stem}_{dataset}_{color}_{noise}_{limit}"
-    key = key.replace(":", "_").replace("=", "")
-    cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
-    if key in cache:
-        return cache[key]
-    if model != "identity" and not Path(model).exists():
+def evaluate_row(model, run_dir, noise, dataset, color, limit):
+    """The evaluation of (model, noise, set), kept in one JSON file so a re-run only evaluates
+    what is new and keeps the rows whose run directory is gone; ``None`` for a model file that
+    neither exists nor was evaluated before."""
+    model = str(model)
+    key = "identity" if model == "identity" else f"{Path(model).parent.name}/{Path(model).stem}"
+    # the key of the same evaluation in the cache's first format (a whole evaluate() report)
+    legacy = f"{Path(model).parent.name}_{Path(model).stem}_{dataset}_{color}_{noise}_{limit}"
+    legacy = legacy.replace(":", "_").replace("=", "")
+    if model != "identity" and not Path(model).exists() and \
+            cached_evaluation(CACHE, key, noise, dataset, color, limit, fallback_key=legacy) is None:
         return None
-    image_set = dataset
-    if limit:
-        from kerasdenoise.data.discovery import ImageSet, image_set as find_set
-
-        full = find_set(dataset)
-        image_set = ImageSet(f"{full.name}[:{limit}]", full.items[:limit], full.source)
-    cache[key] = evaluate(str(model), image_set, [noise], color=color, seed=0, progress=True)
-    CACHE.write_text(json.dumps(cache, indent=1))
-    return cache[key]
+    return evaluate_cached(CACHE, key, model, dataset, noise, color, limit=limit, fallback_key=legacy,
+                           progress=True)
 
 
 def _save(fig, ax, xlabel, ylabel, name, legend_size):
-    import matplotlib.pyplot as plt
-
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=legend_size)
-    fig.tight_layout()
-    fig.savefig(RESULTS / name, dpi=120)
-    plt.close(fig)
+    save_figure(fig, RESULTS / name, dpi=120)
 
 
 def plots(rows):
@@ -178,8 +162,8 @@ def main(argv=None):
     for table, label, model, run_dir, noises, dataset, color, paper in rows_to_run(Path(args.runs)):
         have_model = model == "identity" or Path(model).exists()
         for noise in noises:
-            report = evaluate_cached(model, noise, dataset, color, args.limit)
-            if report is None:
+            result = evaluate_row(model, run_dir, noise, dataset, color, args.limit)
+            if result is None:
                 print(f"skip {label} {noise}: {model} not trained yet")
                 continue
             if run_dir is None:
@@ -189,11 +173,10 @@ def main(argv=None):
                 steps, minutes = budget["steps"], budget["minutes"]
             else:
                 steps, minutes = old_budget.get((run_dir.name, noise), (None, None))
-            result = report["results"][0]
             rows.append({"table": table, "model": label, "training": str(run_dir.name) if run_dir else "-",
-                         "noise": noise, "dataset": report["dataset"], "color": color,
-                         "psnr": round(result["psnr"], 3), "ssim": round(result["ssim"], 4),
-                         "psnr_input": round(result["psnr_input"], 3), "n_images": result["n_images"],
+                         "noise": noise, "dataset": result["dataset"], "color": color,
+                         "psnr": result["psnr"], "ssim": result["ssim"],
+                         "psnr_input": result["psnr_input"], "n_images": result["images"],
                          "steps": steps, "minutes": minutes, "paper": paper.get(noise)})
             print(f"{label:45s} {noise:22s} {result['psnr']:.2f} dB / {result['ssim']:.4f}")
     out = {"command": "python " + " ".join(["benchmarks/dnresnet_eval.py", *(argv or sys.argv[1:])]),

@@ -38,7 +38,7 @@ import json
 import time
 from pathlib import Path
 
-from _bench import RESULTS, ROOT, evaluate_cached, run_budget, save_figure, train_preset
+from _bench import RESULTS, ROOT, evaluate_cached, reference, relative, run_budget, save_figure, train_preset
 
 COMMAND = "python benchmarks/gated.py"
 OUT_JSON = RESULTS / "gated.json"
@@ -62,14 +62,9 @@ TRANSFER_STEPS = 300
 SEED = 0
 
 
-def _relative(path: Path) -> str:
-    path = Path(path)
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def _preset_command(preset, overrides):
     sets = "".join(f" --set {item}" for item in overrides)
-    return (f"python tools/train.py --config {preset} --out {_relative(RUNS / preset)}{sets} "
+    return (f"python tools/train.py --config {preset} --out {relative(RUNS / preset)}{sets} "
             "--threads 1")
 
 
@@ -97,7 +92,7 @@ def train_denoisers(results):
         evaluation = evaluate_cached(EVAL_CACHE, f"{preset}@{DENOISER_STEPS}",
                                      str(run / "final.keras"), TEST_SET, config["noise"], "rgb")
         rows.append({
-            "preset": preset, "label": label, "run": _relative(run),
+            "preset": preset, "label": label, "run": relative(run),
             "gates": config["model_kwargs"].get("gates"), "noise": config["noise"],
             "data": f"train {config['train_data']} {config['patch_size']}x{config['patch_size']} "
                     f"random crops, batch {config['batch_size']}; validation "
@@ -171,10 +166,8 @@ def plot_visual(results):
                          rotation=90, va="center", ha="right", fontsize=8)
     fig.suptitle(f"Fig. 7 analogue: {TEST_SET} image 0, central {VISUAL_CROP}x{VISUAL_CROP}; "
                  f"{DENOISER_STEPS} steps (perceptual: {PERCEPTUAL_STEPS})", fontsize=9)
-    fig.tight_layout()
     # Noisy photos compress badly: a low dpi keeps the file small.
-    fig.savefig(RESULTS / "gated_visual.png", dpi=64)
-    plt.close(fig)
+    save_figure(fig, RESULTS / "gated_visual.png", dpi=64)
 
 
 def _mnist_sets():
@@ -206,7 +199,7 @@ def train_classifier_and_perceptual(results):
         results["classifier"] = {
             "what": "gated_classifier (Conv-1..5 + FC-1024 + dropout + softmax), random init, "
                     "SGD momentum 0.9, lr 0.01; the frozen feature extractor of the "
-                    "perceptual loss", "data": MNIST_DATA, "path": _relative(classifier_path),
+                    "perceptual loss", "data": MNIST_DATA, "path": relative(classifier_path),
             "steps": CLASSIFIER_STEPS, "minutes": round((time.time() - start) / 60, 1),
             "command": COMMAND, "final_val_accuracy": round(curves["val_accuracy"][-1], 4),
             "val_curve": [{"step": s, "loss": round(l, 4), "accuracy": round(a, 4)} for s, l, a
@@ -216,14 +209,14 @@ def train_classifier_and_perceptual(results):
 
     preset = "gated-cpu-perceptual"
     overrides = (f"steps={PERCEPTUAL_STEPS}", f"steps_per_epoch={STEPS_PER_EPOCH}",
-                 f"loss_kwargs.classifier_path={_relative(classifier_path)}")
+                 f"loss_kwargs.classifier_path={relative(classifier_path)}")
     run = train_preset(preset, out=RUNS / preset, overrides=overrides, threads=1)
     config = configs.get_preset(preset)
     evaluation = evaluate_cached(EVAL_CACHE, f"{preset}@{PERCEPTUAL_STEPS}",
                                  str(run / "final.keras"), TEST_SET, config.noise, "rgb")
     curve = history(run)
     results["perceptual"] = {
-        "preset": preset, "run": _relative(run),
+        "preset": preset, "run": relative(run),
         "what": "plain 10-layer conv-deconv (no gates) trained on the squared L2 distance of "
                 "the frozen MNIST classifier's FC-1024 features only (no MSE term)",
         "data": "train CBSD432 64x64 crops, batch 10; feature extractor trained on " + MNIST_DATA,
@@ -250,7 +243,7 @@ def transfer(results):
                                      eval_every=TRANSFER_STEPS // 10)
     results["transfer"] = {
         "what": "gated_classifier from random init vs Conv-1..5 copied as they are from "
-                f"{_relative(denoiser_run)} (the paper's Fig. 10-11); same batches, "
+                f"{relative(denoiser_run)} (the paper's Fig. 10-11); same batches, "
                 "FC init and dropout draws (seed 0); SGD momentum 0.9, lr 0.01",
         "data": MNIST_DATA, "steps": TRANSFER_STEPS,
         "minutes": round((time.time() - start) / 60, 1), "command": COMMAND,
@@ -319,10 +312,10 @@ def main():
 
     matplotlib.use("Agg")
     results = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {}
+    paper = reference("gated")
     results.update({
-        "paper": "Zhao 2016, gated conv-deconv (reading guide section 4)",
-        "budget": "reduced-budget reproduction (CPU, 1 thread per run); the paper trains 10k "
-                  "steps on 100k STL-10 images",
+        "paper": paper["source"],
+        "budget": f"reduced-budget reproduction (CPU, 1 thread per run); the paper trains {paper['training']}",
         "command": COMMAND,
     })
     train_denoisers(results)

@@ -31,17 +31,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import RESULTS, ROOT, evaluate_cached, run_budget, save_figure, train_preset  # noqa: E402
+from _bench import RESULTS, ROOT, evaluate_cached, published, reference, run_budget, save_figure, train_preset
 
-from kerasdenoise.training.configs import TrainConfig  # noqa: E402  (_bench put the repo on the path)
-from kerasdenoise.training.gan import PHASE_DIRS, phase_configs  # noqa: E402
+from kerasdenoise.training.configs import TrainConfig
+from kerasdenoise.training.gan import PHASE_DIRS, phase_configs
 
 PRESET = "idgan-cpu-s25"
 NOISE = "gaussian:sigma=25"
@@ -49,14 +47,11 @@ TEST_SET, COLOR = "CBSD68", "rgb"
 CACHE = RESULTS / "idgan_evaluations.json"
 IMAGES = ROOT / "runs" / f"{PRESET}-eval"
 
-# Published CBSD68 sigma-25 numbers (the shared data's README: the DnCNN paper's Table 3).
-PUBLISHED_CBSD68 = {"CBM3D": 30.71, "CDnCNN-B (official weights)": 31.23}
+# Published CBSD68 sigma-25 numbers (the DnCNN paper's Table 3; benchmarks/reference_numbers.json).
+PUBLISHED_CBSD68 = {"CBM3D": published("CBM3D", 25), "CDnCNN-B (official weights)": published("CDnCNN-B", 25)}
 # The paper's Table 1: average PSNR on Kodak24 (another test set), full training.
-PAPER_KODAK24 = {
-    25: {"CBM3D": 31.81, "DnCNN": 32.35, "IDResNet": 32.52, "IDGAN": 30.58},
-    35: {"CBM3D": 30.04, "DnCNN": 30.76, "IDResNet": 30.93, "IDGAN": 29.41},
-    50: {"CBM3D": 28.62, "DnCNN": 29.16, "IDResNet": 29.45, "IDGAN": 29.19},
-}
+PAPER = reference("idgan")
+PAPER_KODAK24 = {int(sigma): row for sigma, row in PAPER["psnr"].items()}
 DETAIL_MEASURE = (
     "gradient_ratio: mean Sobel gradient magnitude of the output / of the clean image; "
     "hf_energy_ratio: spectral energy above 0.25 cycles/pixel, output / clean "
@@ -180,10 +175,10 @@ def plot_two_phase_curves(run: Path, out_png=None, title: str = ""):
     axes[2].set_title("phase 2 (IDGAN): loss terms before weighting", fontsize=9)
     axes[2].legend(fontsize=8)
     fig.suptitle(textwrap.fill(title or run.name, 150), fontsize=9)
-    fig.tight_layout()
     if out_png:
-        fig.savefig(out_png, dpi=110)
-        plt.close(fig)
+        save_figure(fig, out_png, dpi=110)
+    else:
+        fig.tight_layout()
     return fig
 
 
@@ -289,17 +284,18 @@ def main(argv=None):
                      "noise": NOISE, "dataset": "CBSD68", "images": 68, "psnr": value})
     for sigma, paper in PAPER_KODAK24.items():
         for label, value in paper.items():
-            rows.append({"table": "paper Table 1, Kodak24: ANOTHER TEST SET, full training",
-                         "model": label, "noise": f"gaussian:sigma={sigma}", "dataset": "Kodak24",
-                         "images": 24, "psnr": value})
+            rows.append({"table": f"paper Table 1, {PAPER['set']}: ANOTHER TEST SET, full training",
+                         "model": label, "noise": f"gaussian:sigma={sigma}", "dataset": PAPER["set"],
+                         "images": PAPER["images"], "psnr": value})
+    paper = PAPER["training"]
     result = {
         "what": "IDResNet / IDGAN (Chen et al. 2019) Table 1 analogue: reduced-budget reproduction",
         "preset": PRESET,
         "budget": (f"{budgets[0]['steps']} + {budgets[1]['steps']} steps (phase 1 + 2), "
                    f"{budgets[0]['minutes']} + {budgets[1]['minutes']} min on 1 CPU thread of a shared "
-                   "2-core machine; 8 blocks x 32 filters, 48x48 crops, batch 16 (paper: 4e5 + 2e5 steps, "
-                   f"32 x 64, 100x100){cut}"),
-        "training": "CBSD432 (paper: DIV2K)",
+                   f"2-core machine; 8 blocks x 32 filters, 48x48 crops, batch 16 (paper: {paper['steps']} "
+                   f"steps, {paper['network']}, {paper['crop']}){cut}"),
+        "training": f"CBSD432 (paper: {paper['data']})",
         "content_loss": f"VGG19 content loss: {content_label}",
         "protocol": "tools/evaluate.py: CBSD68 RGB, seed 0, noisy input not clipped, output clipped to "
                     "[0, 1], PSNR / SSIM on 8-bit images; IDResNet / IDGAN output [-1, 1] mapped back to [0, 1]",

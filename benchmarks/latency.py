@@ -33,12 +33,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from _bench import RESULTS, cpu_model, load_average, reference, save_figure
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 NETWORKS = {
     # label: (registry name, builder kwargs)
@@ -56,32 +55,7 @@ METHOD_LABELS = {
 # Ren, El-Khamy, Lee: DN-ResNet paper, Table 5 and Sec. 4.3: "The speed is tested in single
 # Titan-X GPU and 512x512 image."  (The Poisson rows of the converted table repeat these
 # columns garbled, e.g. 55.44 ms against DN-ResNet; the Gaussian rows and the text agree.)
-PAPER_TABLE5 = {
-    "source": "Ren et al., DN-ResNet / DS-DN-ResNet paper, Table 5 (Gaussian sigma=50 rows) and Sec. 4.3",
-    "device": "single NVIDIA Titan X GPU",
-    "image": "512x512",
-    "ms": {"MemNet": 343.28, "DnCNN-17": 55.44, "DN-ResNet-13": 17.92, "DS-DN-ResNet-13": 8.33},
-    "network_size": {"MemNet": "667K", "DnCNN-17": "650K", "DN-ResNet-13": "149K", "DS-DN-ResNet-13": "64K"},
-    "note": "the paper's DnCNN entry is the 20-layer DnCNN; the text says 'DN-ResNet takes 15-20ms ... "
-            "compared to 50-60ms for DN-CNN ... DS-DN-ResNet only takes 8-10ms'",
-}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average():
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
+PAPER_TABLE5 = reference("dnresnet")["latency_table5"]
 
 
 def noisy_camera(size: int) -> np.ndarray:
@@ -120,7 +94,8 @@ def benchmark_network(label, builder, kwargs, image, methods, args, scratch: Pat
     import tensorflow as tf
 
     from kerasdenoise import models
-    from kerasdenoise.export import TFLiteDenoiser, export_model
+    from kerasdenoise.export import export_model
+    from kerasdenoise.runtime import TFLiteRunner
 
     keras.utils.set_random_seed(0)
     model = models.build(builder, **kwargs)
@@ -160,7 +135,7 @@ def benchmark_network(label, builder, kwargs, image, methods, args, scratch: Pat
         )
         for quant, method in (("none", "tflite_float32"), ("int8", "tflite_int8")):
             if method in methods:
-                runner = TFLiteDenoiser(written[f"tflite_{'float32' if quant == 'none' else 'int8'}"],
+                runner = TFLiteRunner(written[f"tflite_{'float32' if quant == 'none' else 'int8'}"],
                                         num_threads=args.threads)
                 runners[method] = lambda runner=runner: runner(image)
 
@@ -208,9 +183,7 @@ def plot(results: dict, path: Path):
     ax.legend(fontsize=8)
     ax.text(0.01, -0.2, "random-init weights; paper bars: a GPU, for reference only",
             transform=ax.transAxes, fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def main(argv=None):
@@ -226,7 +199,7 @@ def main(argv=None):
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated among {', '.join(METHODS)}")
     parser.add_argument("--calibration-dir", default="skimage-train", help="int8 calibration images (default skimage-train)")
     parser.add_argument("--calibration-patches", type=int, default=16, help="int8 calibration patches (default 16)")
-    parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"), help="where latency.json/.png go")
+    parser.add_argument("--out-dir", default=str(RESULTS), help="where latency.json/.png go")
     args = parser.parse_args(argv)
     networks = [n.strip() for n in args.networks.split(",") if n.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -30,12 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from _bench import RESULTS, ROOT, save_figure
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BOUND_MB = 2048  # the tiled runs must stay under this peak RSS
 UNTILED = 100000  # a --tile larger than any image: one tile
@@ -107,9 +106,7 @@ def plot(results: list, path: Path) -> None:
     for axis in axes:
         axis.tick_params(axis="x", labelsize=8)
     figure.suptitle("tools/denoise.py: peak memory and time (tiled: --tile 512, untiled: one tile)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path, dpi=110)
 
 
 def main(argv=None):
@@ -118,7 +115,7 @@ def main(argv=None):
     parser.add_argument("--size", default="4000x3000", help="WIDTHxHEIGHT of the large images")
     parser.add_argument("--model", default="shipped", help="model SPEC for tools/denoise.py")
     parser.add_argument("--tile", type=int, default=512, help="the tiled runs' --tile (default 512)")
-    parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--out-dir", default=str(RESULTS))
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     out_dir = Path(args.out_dir)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -26,23 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _bench import RESULTS, ROOT, cpu_model, save_figure
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # A DN-ResNet-13 training step (33x33 gray, batch 64) measured on this 2-core CPU machine.
 TRAIN_STEP_SECONDS_PER_BATCH = 0.35
 MODES = ("map_fn", "vectorized", "per_element")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def uptime_line() -> str:
@@ -139,9 +128,7 @@ def plot(results, need_patches_per_s, path, title):
     ax.set_ylabel("patches / s")
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def main(argv=None):
@@ -159,7 +146,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=10, help="untimed batches first")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     if args.data_dir:
         os.environ["KERASDENOISE_DATA"] = args.data_dir

@@ -21,7 +21,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from _bench import RESULTS, ROOT, SNAPSHOT_CACHE as CACHE, evaluate_cached, save_figure, train_preset
+from _bench import RESULTS, ROOT, SNAPSHOT_CACHE as CACHE, cached_evaluation, evaluate_cached, save_figure, train_preset
 
 PRESETS = {"paper": "dsdnresnet13-blind", "fast": "dsdnresnet13-blind-fast"}
 NOISE, TEST_SET, COLOR = "gaussian:sigma=25", "BSD68", "gray"
@@ -36,7 +36,7 @@ def whole_image_model(snapshot: Path, folder: Path) -> str:
     from kerasdenoise import models
     from kerasdenoise.models import dnresnet
 
-    models.names()
+    models.load_all()
     model = keras.models.load_model(snapshot, compile=False)
     if dnresnet.describe(model)["base_padding"] == "same":
         return str(snapshot)
@@ -57,8 +57,7 @@ def curve(run: Path) -> list[dict]:
             entry = index[step]
             key = f"{run.name}/snapshots/{entry['file']}"
             snapshot = run / "snapshots" / entry["file"]
-            cached = json.loads(CACHE.read_text()) if CACHE.exists() else {}
-            if f"{key}|{NOISE}|{TEST_SET}|{COLOR}" not in cached and not snapshot.exists():
+            if not snapshot.exists() and cached_evaluation(CACHE, key, NOISE, TEST_SET, COLOR) is None:
                 continue  # neither measured nor measurable here
             spec = whole_image_model(snapshot, Path(tmp)) if snapshot.exists() else ""
             result = evaluate_cached(CACHE, key, spec, TEST_SET, NOISE, COLOR)

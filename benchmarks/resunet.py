@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -44,8 +43,7 @@ for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
     os.environ.setdefault(_name, "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import RESULTS, ROOT, evaluate_cached, run_budget, save_figure, train_preset  # noqa: E402
+from _bench import RESULTS, ROOT, evaluate_cached, reference, run_budget, save_figure, train_preset  # noqa: E402
 
 from kerasdenoise.training.configs import get_preset  # noqa: E402
 from kerasdenoise.training.presets.resunet import (  # noqa: E402
@@ -59,20 +57,11 @@ TEST_SET, COLOR = "CBSD68", "rgb"
 PERCEPTUAL_LABEL = "VGG16 hed-bsds500 offline stand-in"
 CACHE = RESULTS / "resunet_evaluations.json"
 
-# Tables 1 and 2 of the paper (PSNR dB, BSDS300 test images), by sigma on the 0-255 scale.
-# The deblur text quotes ResUNet at 35.86 dB at sigma 0.1, a typo for the table's 25.8606.
-PAPER = {
-    "denoise": {
-        "unet": {2.55: 43.1701, 5.1: 38.7747, 12.75: 32.8163, 25.5: 29.3147},
-        "resunet": {2.55: 43.1752, 5.1: 39.1049, 12.75: 33.5873, 25.5: 30.1055},
-        "resunet-lper": {25.5: 29.5025},
-    },
-    "deblur": {
-        "unet": {2.55: 29.1276, 5.1: 28.4789, 12.75: 27.1468, 25.5: 25.6711},
-        "resunet": {2.55: 29.3524, 5.1: 28.6914, 12.75: 27.2149, 25.5: 25.8606},
-        "resunet-lper": {25.5: 25.4638},
-    },
-}
+# Tables 1 and 2 of the paper (PSNR dB, BSDS300 test images; benchmarks/reference_numbers.json),
+# by task, model and sigma on the 0-255 scale.
+PAPER = {task: {model: {float(sigma): psnr for sigma, psnr in by_sigma.items()}
+                for model, by_sigma in by_model.items()}
+         for task, by_model in reference("resunet")["psnr"].items()}
 
 # The crop shown in resunet_visual.png: CBSD68 image and (top, left, size).
 VISUAL_IMAGE = "108005"
@@ -109,7 +98,7 @@ def edge_measures(task, model) -> dict:
     from kerasdenoise.data.pipeline import degrade_for_eval
     from kerasdenoise.degrade import from_spec
     from kerasdenoise.evaluation import load_clean_images
-    from kerasdenoise.inference import load_denoiser
+    from kerasdenoise.runtime import load_denoiser
 
     key = f"edges|{task}|{model}|{TEST_SET}|{COLOR}"
     entries = json.loads(CACHE.read_text()) if CACHE.exists() else {}
@@ -248,7 +237,7 @@ def plot_visual(path, tasks):
     from kerasdenoise.data.pipeline import degrade_for_eval
     from kerasdenoise.degrade import from_spec
     from kerasdenoise.evaluation import load_clean_images
-    from kerasdenoise.inference import load_denoiser
+    from kerasdenoise.runtime import load_denoiser
 
     images = image_set(TEST_SET)
     index = images.names().index(VISUAL_IMAGE)

@@ -25,11 +25,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from _bench import RESULTS, ROOT, SNAPSHOT_CACHE, evaluate_cached, run_budget
+from _bench import (
+    RESULTS, ROOT, SNAPSHOT_CACHE, cached_evaluation, evaluate_cached, reference, relative, run_budget,
+)
 
 EXPORTED = ROOT / "exported_models"
 CACHE = RESULTS / "shipped_evaluations.json"
-REFERENCE = json.loads((ROOT / "benchmarks" / "reference_numbers.json").read_text())
+REFERENCE = reference()
 SIGMAS = (15, 25, 50)
 MARK_MINUTES = 90
 
@@ -46,15 +48,22 @@ class Shipped:
     formats: str  # tools/export.py --formats
     calibration: str
     target_note: str
+    # finished runs, oldest first, whose final weights started this one in turn (init_weights):
+    # their steps and minutes count in the budget; the first one's snapshots hold the 90-minute point
+    parents: tuple = ()
 
 
+DS_FIRST = "benchmarks/saved_runs/dsdnresnet13-blind-fast"
+DS_LONG = "benchmarks/saved_runs/dsdnresnet13-blind-fast-long"
 SHIPPED = (
-    Shipped("ds_dnresnet13_blind", "dsdnresnet13-blind-fast", "DS-DN-ResNet-13, blind gray (Y) denoiser",
+    Shipped("ds_dnresnet13_blind", "dsdnresnet13-blind-fast-long", "DS-DN-ResNet-13, blind gray (Y) denoiser",
             "BSD68", "gray", "BM3D", "DnCNN-B", "savedmodel,tflite", "Train400",
-            "beat BM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB"),
-    Shipped("dnresnet13_blind", "dnresnet13-blind-fast", "DN-ResNet-13, blind gray (Y) denoiser",
+            "beat BM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB",
+            parents=(DS_FIRST,)),
+    Shipped("dnresnet13_blind", "dnresnet13-blind-fast-from-ds", "DN-ResNet-13, blind gray (Y) denoiser",
             "BSD68", "gray", "BM3D", "DnCNN-B", "tflite", "Train400",
-            "beat BM3D at sigma 15, 25 and 50, and be at least as good as the DS model"),
+            "beat BM3D at sigma 15, 25 and 50, and be at least as good as the DS model",
+            parents=(DS_FIRST, DS_LONG)),
     Shipped("color_blind", "color-opponent-blind-fast", "Blind RGB denoiser",
             "CBSD68", "rgb", "CBM3D", "CDnCNN-B", "tflite", "CBSD432",
             "beat CBM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB"),
@@ -72,7 +81,7 @@ def resave(run: Path, dest: Path):
 
     from kerasdenoise import models
 
-    models.names()
+    models.load_all()
     dest.parent.mkdir(parents=True, exist_ok=True)
     keras.models.load_model(run / "final.keras", compile=False).save(dest)
 
@@ -85,8 +94,10 @@ def export(item: Shipped, run: Path, out: Path):
                     "--calibration-dir", item.calibration, "--overwrite"], check=True, cwd=ROOT)
 
 
-def _key(path: Path) -> str:
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+def content_hash(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def measure(item: Shipped, folder: Path) -> list[dict]:
@@ -94,7 +105,9 @@ def measure(item: Shipped, folder: Path) -> list[dict]:
     for sigma in SIGMAS:
         for file in FILES:
             path = folder / file
-            result = evaluate_cached(CACHE, _key(path), str(path), item.test_set, noise(sigma), item.color)
+            # keyed by content: a re-shipped model under the same name is measured anew
+            result = evaluate_cached(CACHE, f"{relative(path)}#{content_hash(path)}", str(path),
+                                     item.test_set, noise(sigma), item.color)
             rows.append({"file": file, "sigma": sigma, **result})
             print(f"{item.folder:22s} {file:22s} sigma {sigma:2d}: {result['psnr']:.2f} dB "
                   f"(frame {result['psnr_frame']:.2f})", flush=True)
@@ -102,7 +115,8 @@ def measure(item: Shipped, folder: Path) -> list[dict]:
 
 
 def at_minutes(item: Shipped, run: Path, minutes: float) -> dict | None:
-    """The run's snapshot at or before ``minutes``, measured at every sigma."""
+    """The run's snapshot at or before ``minutes``, measured at every sigma whose evaluation is
+    cached or whose snapshot file is still there (a kept run may have dropped early files)."""
     index_path = run / "snapshots" / "snapshots.json"
     if not index_path.exists():
         return None
@@ -112,12 +126,27 @@ def at_minutes(item: Shipped, run: Path, minutes: float) -> dict | None:
         return None
     step = max(steps)
     path = run / "snapshots" / index[str(step)]["file"]
+    key = f"{run.name}/snapshots/{path.name}"
     psnr = {}
     for sigma in SIGMAS:
-        result = evaluate_cached(SNAPSHOT_CACHE, f"{run.name}/snapshots/{path.name}", str(path), item.test_set,
-                                 noise(sigma), item.color)
-        psnr[str(sigma)] = result["psnr"]
-    return {"step": step, "minutes": index[str(step)]["minutes"], "psnr": psnr}
+        if path.exists():
+            result = evaluate_cached(SNAPSHOT_CACHE, key, str(path), item.test_set, noise(sigma), item.color)
+        else:
+            result = cached_evaluation(SNAPSHOT_CACHE, key, noise(sigma), item.test_set, item.color)
+        if result is not None:
+            psnr[str(sigma)] = result["psnr"]
+    return {"step": step, "minutes": index[str(step)]["minutes"], "psnr": psnr, "run": relative(run)}
+
+
+def budget_of(item: Shipped, run: Path) -> dict:
+    """Steps and minutes of ``run``, plus its parents' when it started from them."""
+    budget = run_budget(run)
+    if not item.parents:
+        return budget
+    parts = [{"run": parent, **run_budget(ROOT / parent)} for parent in item.parents]
+    parts.append({"run": relative(run), **budget})
+    return {"steps": sum(p["steps"] for p in parts),
+            "minutes": round(sum(p["minutes"] for p in parts), 1), "parts": parts}
 
 
 def measured_network_baseline(name: str) -> dict:
@@ -147,6 +176,21 @@ def verdicts(item: Shipped, rows: list[dict]) -> dict:
     }
 
 
+def parent_command(item: Shipped) -> str:
+    lines = []
+    for parent in item.parents:
+        config = json.loads((ROOT / parent / "config.json").read_text())
+        lines.append(f"kerasdenoise-train --config {config['name']} --out {parent}   # kept in the repository\n")
+    return "".join(lines)
+
+
+def parts_note(budget: dict) -> str:
+    parts = budget.get("parts")
+    if not parts:
+        return ""
+    return " in all: " + ", then ".join(f"`{p['run']}` {p['steps']} steps / {p['minutes']:.0f} min" for p in parts)
+
+
 def card(item: Shipped, run: Path, rows, stats, budget, mark, verdict) -> str:
     ref = REFERENCE["denoising"]
     classical, network = ref[item.baseline]["psnr"], ref[item.network_baseline]["psnr"]
@@ -162,7 +206,7 @@ def card(item: Shipped, run: Path, rows, stats, budget, mark, verdict) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for sigma in SIGMAS:
         first = next(r for r in rows if r["sigma"] == sigma)
-        snap = f"{mark['psnr'][str(sigma)]:.2f}" if mark else "-"
+        snap = f"{mark['psnr'][str(sigma)]:.2f}" if mark and str(sigma) in mark["psnr"] else "-"
         lines.append(f"| {sigma} | {first['psnr_input']:.2f} | {cell('model.keras', sigma)} | "
                      f"{cell('model_float32.tflite', sigma)} | {cell('model_int8.tflite', sigma)} | "
                      f"{classical[str(sigma)]:.2f} | {network[str(sigma)]:.2f}; "
@@ -180,14 +224,14 @@ the model returns input + predicted correction; clip the output. `model.json` ho
 
 **How it was made** (from the repository root, with `../shared/data`):
 ```bash
-python tools/train.py --config {item.preset}     # resumable: add --resume after an interruption
+{parent_command(item)}kerasdenoise-train --config {item.preset}     # resumable: add --resume after an interruption
 python benchmarks/ship_models.py --only {item.folder}
 ```
 - Data: {config['train_data']} ({config['color']}), {config['patch_size']}x{config['patch_size']} patches
   with the 8 flips / rotations, batch {config['batch_size']}.
 - Noise: `{config['noise']}` (blind; sigma on 0-255, one range member per patch).
 - Recipe `{config['recipe']}`: {config['description']}
-- Budget: {budget['steps']} steps, {budget['minutes']:.0f} minutes of the 2-core CPU.
+- Budget: {budget['steps']} steps, {budget['minutes']:.0f} minutes of the 2-core CPU{parts_note(budget)}.
 
 **How good it is** (`tools/evaluate.py` protocol: {item.test_set}, {item.color}, seed 0, noise not clipped,
 output clipped, 8-bit PSNR dB / SSIM; `benchmarks/results/shipped.json`):
@@ -199,8 +243,8 @@ output clipped, 8-bit PSNR dB / SSIM; `benchmarks/results/shipped.json`):
   int8 minus float32: {verdict['int8_minus_float32']}: **{'met' if verdict['int8_within_0.1dB'] else 'missed'}**.
 - Border: at sigma 25 the outer 8-pixel frame scores {frame['psnr_frame']:.2f} dB against {frame['psnr']:.2f} dB
   for the whole image (inference pads by reflection).
-- The 90-minute point is the run's snapshot at {mark['minutes'] if mark else '-'} minutes (step {mark['step'] if mark else '-'}),
-  mid-schedule: the cosine spans the whole run.
+- The 90-minute point is the snapshot of `{mark['run'] if mark else '-'}` at {mark['minutes'] if mark else '-'} minutes
+  (step {mark['step'] if mark else '-'}), mid-schedule: the cosine spans the whole run ("-": not measured at that level).
 """
 
 
@@ -217,13 +261,13 @@ def ship(item: Shipped) -> dict | None:
     resave(run, folder / "model.keras")
     export(item, run, folder)
     rows = measure(item, folder)
-    models.names()
+    models.load_all()
     stats = models.stats(keras.models.load_model(folder / "model.keras", compile=False))
-    budget = run_budget(run)
-    mark = at_minutes(item, run, MARK_MINUTES)
+    budget = budget_of(item, run)
+    mark = at_minutes(item, ROOT / item.parents[0] if item.parents else run, MARK_MINUTES)
     verdict = verdicts(item, rows)
     (folder / "MODEL_CARD.md").write_text(card(item, run, rows, stats, budget, mark, verdict))
-    return {"folder": item.folder, "preset": item.preset, "run": _key(run), "budget": budget,
+    return {"folder": item.folder, "preset": item.preset, "run": relative(run), "budget": budget,
             "weights": stats["weights"], "macs_640x480": stats["macs"], "rows": rows,
             "at_90_minutes": mark, **verdict}
 

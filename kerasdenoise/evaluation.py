@@ -62,10 +62,11 @@ def evaluate(
 ) -> dict:
     """Measure ``denoiser`` on ``image_set`` for each of ``noise_specs`` (protocol above).
 
-    ``denoiser``: a :class:`kerasdenoise.inference.Denoiser` or a model SPEC string;
+    ``denoiser``: a :class:`kerasdenoise.runtime.Denoiser` or a model SPEC string;
     ``image_set``: an ``ImageSet`` or a set name / folder for ``data.discovery.image_set``;
     ``color``: ``"gray"``, ``"rgb"`` or ``"y"``; ``save_images``: a folder to write the
-    restored and degraded images to (``<folder>/<noise>/<name>_denoised.png`` / ``_noisy.png``).
+    restored and degraded images to (``<folder>/<noise>/<name>_denoised.png`` / ``_noisy.png``);
+    ``progress``: a bar on stderr, shown only when stderr is a terminal (logs stay clean).
 
     Returns ``{"model", "dataset", "color", "seed", "results": [{"noise", "psnr", "ssim",
     "psnr_input", "psnr_frame", "n_images", "seconds", "per_image": [{"name", "psnr", "ssim",
@@ -78,7 +79,7 @@ def evaluate(
     from kerasdenoise.data import discovery, io
     from kerasdenoise.data.pipeline import degrade_for_eval
     from kerasdenoise.degrade import from_spec
-    from kerasdenoise.inference import load_denoiser
+    from kerasdenoise.runtime import load_denoiser
 
     if color not in COLORS:
         raise ValueError(f"color must be one of {', '.join(COLORS)}, got {color!r}")
@@ -119,7 +120,7 @@ def evaluate(
         bar = tqdm(
             total=len(clean_images),
             desc=f"{denoiser.name} {spec}",
-            disable=not progress,
+            disable=None if progress else True,  # None: off when stderr is not a terminal
             unit="img",
             leave=False,
         )

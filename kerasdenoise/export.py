@@ -1,4 +1,4 @@
-"""SavedModel and TFLite export of a denoiser, with a JSON sidecar and a TFLite runner.
+"""SavedModel and TFLite export of a denoiser, with a JSON sidecar and a parity check.
 
 ``export_model(model_or_path, out_dir)`` writes::
 
@@ -13,7 +13,7 @@ Every file has one signature, ``denoise``, with input ``noisy_0to1_nhwc`` and ou
 ``denoised_0to1_nhwc``: the names carry the convention (float32 images in [0, 1], layout
 ``[batch, height, width, channels]``; the output is not clipped).  Height and width are
 dynamic (``[None, None, None, C]``): TFLite callers resize the input tensor to each image
-(``Interpreter.resize_tensor_input``), as :class:`TFLiteDenoiser` does.  A network that only
+(``Interpreter.resize_tensor_input``), as :class:`kerasdenoise.runtime.TFLiteRunner` does.  A network that only
 takes sizes divisible by 2^k (down-sampling UNets) gets a symmetric padding to the next
 multiple and a crop back built into the exported graph, so every file takes any image size
 (at least half that multiple on each side).
@@ -38,22 +38,13 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-SIGNATURE_KEY = "denoise"
-INPUT_NAME = "noisy_0to1_nhwc"
-OUTPUT_NAME = "denoised_0to1_nhwc"
+from kerasdenoise.runtime.backends import (
+    INPUT_NAME, METADATA_FILE, METADATA_KEYS, OUTPUT_NAME, SAVEDMODEL_DIR, SIGNATURE_KEY, TFLITE_FILES,
+)
+
 FORMATS = ("savedmodel", "tflite")
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
 _QUANTIZE_ALIASES = {"float32": "none", "fp32": "none", "float16": "fp16", "dynamic-range": "dynamic"}
-TFLITE_FILES = {
-    "none": "model_float32.tflite",
-    "fp16": "model_float16.tflite",
-    "dynamic": "model_dynamic.tflite",
-    "int8": "model_int8.tflite",
-}
-SAVEDMODEL_DIR = "saved_model"
-METADATA_FILE = "model.json"
-# Metadata a caller may give (``--set key=value``); the rest is derived from the model.
-METADATA_KEYS = ("name", "description", "model", "model_kwargs", "color_space", "training_data", "noise")
 UNKNOWN = "unknown"
 DEFAULT_CALIBRATION = "skimage-train"
 DEFAULT_CALIBRATION_NOISE = "gaussian:sigma=25"
@@ -100,7 +91,7 @@ def _first_size_changing_layer(model, size: int, channels: int):
             layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
         ]
         candidates = [layer for layer in candidates if not isinstance(layer.output, (list, tuple))]
-        probe = keras.Model(model.inputs, [layer.output for layer in candidates])
+        probe = keras.Model(model.input, [layer.output for layer in candidates])
         outputs = probe(np.zeros((1, size, size, channels), np.float32), training=False)
     except Exception:  # noqa: BLE001 - best effort: just no layer named
         return None
@@ -155,16 +146,13 @@ def check_fully_convolutional(model) -> int:
     outputs = getattr(model, "outputs", None)
     if outputs is not None and len(outputs) != 1:
         raise ValueError(f"model {name!r} has {len(outputs)} outputs; a denoiser returns one image")
-    for multiple in (1, 2, 4, 8, 16, 32):
-        # 17 * multiple is divisible by exactly the powers of two dividing `multiple`; 17 is
-        # large enough for nets that reflect-pad inside (UNets) to take it as it is.
-        size = 17 * multiple
-        try:
-            result = model(np.zeros((1, size, size, channels), np.float32), training=False)
-        except Exception:  # noqa: BLE001 - this size does not run; try the next multiple
-            continue
-        if tuple(result.shape) == (1, size, size, channels):
-            return multiple
+    from kerasdenoise.runtime.backends import keras_runner
+    from kerasdenoise.runtime.tiling import size_multiple
+
+    try:
+        return size_multiple(keras_runner(model, channels), channels)
+    except ValueError:
+        pass
     culprit = _first_size_changing_layer(model, 5 * 16, channels)
     where = ""
     if culprit is not None:
@@ -182,22 +170,6 @@ def check_fully_convolutional(model) -> int:
 
 # --------------------------------------------------------------------------------------------
 # Metadata
-
-
-def _load_keras(path: Path):
-    if not path.exists():
-        raise FileNotFoundError(f"model file not found: {path}")
-    if path.is_dir() or path.suffix.lower() not in (".keras", ".h5"):
-        raise ValueError(f"{path} is not a Keras model file (.keras, or legacy .h5)")
-    import keras  # imported after the cheap checks: a typo in a path fails fast
-
-    from kerasdenoise import models
-
-    models.names()  # import every network family so their registered layers deserialize
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as err:  # noqa: BLE001 - re-raised naming the file
-        raise ValueError(f"cannot load Keras model {path}: {err}") from err
 
 
 def run_config_for(model_path) -> Optional[dict]:
@@ -497,7 +469,9 @@ def export_model(
     model_path = None
     if isinstance(model_or_path, (str, os.PathLike)):
         model_path = Path(model_or_path).expanduser()
-        model = _load_keras(model_path)
+        from kerasdenoise.runtime.backends import load_keras_model
+
+        model = load_keras_model(model_path)
     else:
         model = model_or_path
     multiple = check_fully_convolutional(model)
@@ -541,6 +515,8 @@ def export_model(
                 if variant == "int8":
                     quantization_params = _io_quantization(path)
 
+    parity = check_parity(model, written)
+
     import tensorflow as tf
 
     description = {
@@ -571,6 +547,7 @@ def export_model(
             "io_quantization": quantization_params,
             "calibration": calibration_info,
         },
+        "parity_max_abs_difference": parity,
         "source_model": str(model_path) if model_path is not None else None,
         "kerasdenoise_version": kerasdenoise.__version__,
         "tensorflow_version": tf.__version__,
@@ -582,98 +559,45 @@ def export_model(
     return written
 
 
+# Files whose output must match the Keras model's to float32 round-off; quantized ones are
+# measured and recorded only.
+PARITY_TOLERANCE = 1e-3
+_EXACT_FILES = ("savedmodel", "tflite_float32")
+
+
+def check_parity(model, written: dict, seed: int = 0) -> dict:
+    """Largest absolute difference between ``model`` and each exported file in ``written``,
+    every one run through :mod:`kerasdenoise.runtime` (what users call) on the same noisy
+    image of an odd size; RuntimeError naming the file when a float32 file differs by more than
+    :data:`PARITY_TOLERANCE`."""
+    from kerasdenoise.runtime import denoiser_from_keras, load_denoiser
+
+    channels = int(model.inputs[0].shape[-1])
+    rng = np.random.default_rng(seed)
+    base = np.linspace(0.2, 0.8, 45 * 67 * channels, dtype=np.float32).reshape(45, 67, channels)
+    image = np.clip(base + rng.normal(0, 0.1, base.shape).astype(np.float32), 0, 1)
+    expected = denoiser_from_keras(model)(image)
+    parity = {}
+    for key, path in written.items():
+        if key == "metadata":
+            continue
+        difference = float(np.abs(load_denoiser(str(path))(image) - expected).max())
+        parity[key] = difference
+        if key in _EXACT_FILES and difference > PARITY_TOLERANCE:
+            raise RuntimeError(
+                f"{path}: its output differs from the Keras model's by {difference:.2e} (more "
+                f"than {PARITY_TOLERANCE:g}); the conversion is wrong"
+            )
+    return parity
+
+
 def _io_quantization(path) -> dict:
     """Scale and zero point of the input and output tensors of a TFLite file (0, 0 = float)."""
-    runner = TFLiteDenoiser(path, num_threads=1)
+    from kerasdenoise.runtime.backends import TFLiteRunner
+
+    runner = TFLiteRunner(path, num_threads=1)
     (in_scale, in_zero), (out_scale, out_zero) = runner.input_quantization, runner.output_quantization
     return {
         "input": {"dtype": runner.input_dtype.__name__, "scale": in_scale, "zero_point": in_zero},
         "output": {"dtype": runner.output_dtype.__name__, "scale": out_scale, "zero_point": out_zero},
     }
-
-
-# --------------------------------------------------------------------------------------------
-# Running a TFLite file
-
-
-class TFLiteDenoiser:
-    """Run an exported (or any single-image) TFLite denoiser with ai-edge-litert.
-
-    ``denoiser = TFLiteDenoiser("out/model_int8.tflite", num_threads=2)``;
-    ``denoiser(image)`` takes ``[H, W, C]`` (or a batch ``[B, H, W, C]``) float in [0, 1] and
-    returns the same shape, unclipped float32; uint8 / uint16 input is read by dtype and the
-    result returned in that dtype (clipped, rounded).  NaN / inf, empty images and floats
-    clearly on another scale (e.g. 0-255) are refused (:mod:`kerasdenoise.scale`).  The input tensor is resized to each new shape
-    (``resize_tensor_input`` + ``allocate_tensors``; same-shape calls reuse the plan); int8 or
-    uint8 input/output tensors are quantized/dequantized with their scale and zero point.
-    The interpreter uses LiteRT's default XNNPACK delegate for float and int8 kernels.
-    """
-
-    def __init__(self, path, num_threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"TFLite model not found: {path}")
-        try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=int(num_threads))
-        except Exception as err:  # noqa: BLE001 - re-raised naming the file
-            raise ValueError(f"cannot load TFLite model {path}: {err}") from err
-        self.path = path
-        signatures = self.interpreter.get_signature_list()
-        if signatures:
-            key = SIGNATURE_KEY if SIGNATURE_KEY in signatures else next(iter(signatures))
-            runner = self.interpreter.get_signature_runner(key)
-            inputs, outputs = runner.get_input_details(), runner.get_output_details()
-            if len(inputs) != 1 or len(outputs) != 1:
-                raise ValueError(f"{path}: signature {key!r} must have one input and one output")
-            self._input = next(iter(inputs.values()))
-            self._output = next(iter(outputs.values()))
-        else:
-            self._input = self.interpreter.get_input_details()[0]
-            self._output = self.interpreter.get_output_details()[0]
-        self.input_dtype = np.dtype(self._input["dtype"]).type
-        self.output_dtype = np.dtype(self._output["dtype"]).type
-        # (scale, zero_point); (0.0, 0) for float tensors
-        scale, zero = self._input["quantization"]
-        self.input_quantization = (float(scale), int(zero))
-        scale, zero = self._output["quantization"]
-        self.output_quantization = (float(scale), int(zero))
-        self._shape = None
-
-    def _prepare(self, shape):
-        if shape != self._shape:
-            self.interpreter.resize_tensor_input(self._input["index"], list(shape), strict=False)
-            self.interpreter.allocate_tensors()
-            self._shape = shape
-
-    def __call__(self, image) -> np.ndarray:
-        from kerasdenoise.scale import from_unit_float, to_unit_float
-
-        shape = np.shape(image)
-        if len(shape) not in (3, 4):
-            raise ValueError(f"{self.path.name}: expected [H, W, C] or [B, H, W, C], got {shape}")
-        if 0 in shape:
-            raise ValueError(f"{self.path.name}: the image is empty (shape {shape})")
-        array, integer = to_unit_float(image, f"{self.path.name}: input image")
-        single = array.ndim == 3
-        batch = array[None] if single else array
-        self._prepare(tuple(batch.shape))
-        scale, zero = self.input_quantization
-        if np.issubdtype(self.input_dtype, np.integer):
-            info = np.iinfo(self.input_dtype)
-            batch = np.clip(np.round(batch / scale + zero), info.min, info.max)
-        self.interpreter.set_tensor(self._input["index"], batch.astype(self.input_dtype))
-        self.interpreter.invoke()
-        result = self.interpreter.get_tensor(self._output["index"])
-        if np.issubdtype(result.dtype, np.integer):
-            scale, zero = self.output_quantization
-            result = (result.astype(np.float32) - zero) * scale
-        result = from_unit_float(np.asarray(result, np.float32), integer)
-        return result[0] if single else result
-
-
-def run_tflite(path, image, num_threads: int = 2) -> np.ndarray:
-    """One-off: restore ``image`` ``[H, W, C]`` with the TFLite file at ``path`` (see
-    :class:`TFLiteDenoiser`; build one of those to run many images)."""
-    return TFLiteDenoiser(path, num_threads=num_threads)(image)

@@ -1,8 +1,8 @@
 """Pixel scales: what the Python API takes as an image, and the checks behind its errors.
 
-Every image-taking function of the API (:class:`kerasdenoise.inference.Denoiser`,
+Every image-taking function of the API (:class:`kerasdenoise.runtime.Denoiser`,
 :func:`kerasdenoise.data.io.write_image`, :func:`kerasdenoise.metrics.psnr` / ``ssim``,
-:func:`kerasdenoise.export.run_tflite`) reads the scale of an array from its dtype:
+:func:`kerasdenoise.runtime.run_tflite`) reads the scale of an array from its dtype:
 
 * ``uint8`` / ``uint16``: 0-255 / 0-65535 levels, divided by 255 / 65535.  Denoisers return
   their output in the same dtype.

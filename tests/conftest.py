@@ -71,16 +71,8 @@ def interrupt_at(batches):
 
 
 def load_tool(name):
-    """Import tools/<name>.py as a module, to call its main() in-process (fast)."""
-    import importlib.util
-    import sys
+    """The CLI module ``kerasdenoise.cli.<name>`` (``kerasdenoise-<name>``), to call its main()
+    in-process (fast)."""
+    import importlib
 
-    tools = str(ROOT / "tools")
-    sys.path.insert(0, tools)
-    try:
-        spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(tools)
+    return importlib.import_module(f"kerasdenoise.cli.{name}")

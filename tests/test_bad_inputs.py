@@ -14,7 +14,7 @@ import pytest
 
 from kerasdenoise import metrics
 from kerasdenoise.data.io import read_image, read_image_file, write_image
-from kerasdenoise.inference import load_denoiser
+from kerasdenoise.runtime import load_denoiser
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tools"
@@ -346,7 +346,7 @@ def test_gray_palette_png_stays_gray_through_denoise(tools, capsys, tmp_path, mo
 
 
 def test_shipped_sends_gray_stored_as_rgb_to_the_gray_model(tmp_path, monkeypatch, models_dir):
-    from kerasdenoise import inference
+    from kerasdenoise.runtime import load as inference
 
     for folder, name in ((inference.SHIPPED_GRAY, "gray.tflite"), (inference.SHIPPED_COLOR, "color.tflite")):
         (tmp_path / folder).mkdir()
@@ -402,18 +402,15 @@ def test_denoiser_accepts_unclipped_noisy_inputs():
         assert restored.min() >= 0 and restored.max() <= 1
 
 
-@pytest.mark.parametrize("backend", ["identity", "keras", "tflite", "TFLiteDenoiser"])
+@pytest.mark.parametrize("backend", ["identity", "keras", "tflite"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_nan_and_inf_are_refused_in_every_backend(backend, bad, models_dir):
-    from kerasdenoise.export import TFLiteDenoiser
-
     image = smooth((16, 16, 1))
     image[3, 4, 0] = bad
     runner = {
         "identity": lambda: load_denoiser("identity"),
         "keras": lambda: load_denoiser(str(models_dir / "box5.keras")),
         "tflite": lambda: load_denoiser(str(models_dir / "gray.tflite")),
-        "TFLiteDenoiser": lambda: TFLiteDenoiser(models_dir / "gray.tflite"),
     }[backend]()
     with pytest.raises(ValueError, match="NaN and .* inf values; pixels must be finite"):
         runner(image)
@@ -434,7 +431,7 @@ def test_ambiguous_dtypes_are_refused(dtype):
 
 
 def test_run_tflite_reads_uint8_by_dtype(models_dir):
-    from kerasdenoise.export import run_tflite
+    from kerasdenoise.runtime import run_tflite
 
     image = np.round(smooth((12, 13, 1)) * 255).astype(np.uint8)
     restored = run_tflite(models_dir / "gray.tflite", image)

@@ -288,6 +288,150 @@ def test_image_and_parameter_checks():
         degrade.gaussian_noise(gray(), [1, 2, 3], 25)
 
 
+# ------------------------------------------------------------------------------ registry of kinds
+
+def _valid_text(param):
+    """A valid value for ``param``, found from its declaration alone."""
+    if param.choices:
+        return param.choices[0]
+    low = 0.0 if param.low is None else param.low
+    value = low + 1 if param.low_open or param.type == "int" else low
+    if param.high is not None:
+        value = min(value, param.high)
+    return param.format(value)
+
+
+def _required_spec(kind):
+    """The spec giving only the required parameters (the rest take their defaults)."""
+    given = [f"{param.name}={_valid_text(param)}" for param in kind.params if param.required]
+    return f"{kind.name}:{','.join(given)}" if given else kind.name
+
+
+KIND_NAMES = list(degrade.KINDS)
+NUMERIC = [(kind.name, param.name) for kind in degrade.KINDS.values() for param in kind.params
+           if param.type != "choice"]
+BOUNDED = [(kind, param) for kind, param in NUMERIC
+           if degrade.KINDS[kind].param(param).low is not None]
+
+
+@pytest.mark.parametrize("name", KIND_NAMES)
+def test_every_kind_parses_with_its_defaults_and_runs(name):
+    kind = degrade.KINDS[name]
+    deg = degrade.from_spec(_required_spec(kind))
+    assert deg.spec == _required_spec(kind)
+    # Spelling the defaults out gives the same degradation.
+    spelled = ",".join(f"{param.name}={param.format(param.default)}" for param in kind.params
+                       if not param.required)
+    if spelled:
+        assert degrade.from_spec(f"{_required_spec(kind)},{spelled}".replace(":,", ":")) == deg
+    clean = textured(batch=2, size=16, channels=1)
+    out = np.asarray(deg(clean, SEED))
+    assert out.shape == clean.shape and np.isfinite(out).all()
+    np.testing.assert_array_equal(out, np.asarray(deg(clean, SEED)))
+
+
+def test_help_lists_every_kind_and_parameter():
+    text = degrade.spec_help()
+    for kind in degrade.KINDS.values():
+        assert kind.usage in text and kind.doc in text
+        for param in kind.params:
+            assert f"{param.name}=" in text
+            assert all(choice in text for choice in param.choices)
+            if param.takes_range:
+                assert param.rule in text
+
+
+def test_unknown_kind_lists_every_kind():
+    with pytest.raises(ValueError, match="'speckle'") as info:
+        degrade.from_spec("speckle:sigma=3")
+    assert all(f"{name}:" in str(info.value) for name in KIND_NAMES)
+
+
+@pytest.mark.parametrize("name", KIND_NAMES)
+def test_misspelt_parameter_lists_the_kinds_parameters(name):
+    kind = degrade.KINDS[name]
+    misspelt = kind.params[0].name + "x"
+    with pytest.raises(ValueError, match=f"'{misspelt}'") as info:
+        degrade.from_spec(f"{_required_spec(kind)},{misspelt}=1".replace(":,", ":"))
+    assert all(param.name in str(info.value) for param in kind.params)
+
+
+@pytest.mark.parametrize("name, param_name", BOUNDED)
+def test_out_of_range_names_the_parameter_and_its_range(name, param_name):
+    kind, param = degrade.KINDS[name], degrade.KINDS[name].param(param_name)
+    below = param.format(param.low - 1)
+    others = [f"{other.name}={_valid_text(other)}" for other in kind.params
+              if other.required and other is not param]
+    spec = f"{name}:" + ",".join(others + [f"{param_name}={below}"])
+    with pytest.raises(ValueError, match="out of range") as info:
+        degrade.from_spec(spec)
+    assert f"{param_name}={below}" in str(info.value) and param.rule in str(info.value)
+
+
+@pytest.mark.parametrize("name, param_name", [
+    (name, param_name) for name, param_name in BOUNDED if degrade.KINDS[name].prepare is None])
+def test_functions_and_specs_share_the_parameter_rules(name, param_name):
+    """A number a spec refuses, the TF function refuses too, with the same rule."""
+    kind, param = degrade.KINDS[name], degrade.KINDS[name].param(param_name)
+    arguments = {other.name: float(_valid_text(other)) for other in kind.params}
+    arguments[param_name] = param.low - 1
+    with pytest.raises(ValueError, match=param_name) as info:
+        kind.tf_fn(gray(channels=1), SEED, **arguments)
+    assert param.rule in str(info.value)
+
+
+def test_a_new_kind_is_one_table_entry(monkeypatch):
+    def brighten(images, seed, by):
+        return images + by
+
+    kind = degrade.DegradationKind("brighten", "add a constant",
+                                   (degrade.Param("by", low=0, high=1),), brighten)
+    monkeypatch.setattr(degrade, "KINDS", {**degrade.KINDS, "brighten": kind})
+    assert "brighten:by=BY" in degrade.spec_help()
+    out = degrade.from_spec("brighten:by=0.25+gaussian:sigma=0")(gray(value=0.5), SEED)
+    np.testing.assert_allclose(np.asarray(out), 0.75)
+    with pytest.raises(ValueError, match="brighten:by=2"):
+        degrade.from_spec("brighten:by=2")
+
+
+def test_kind_declarations_are_checked():
+    with pytest.raises(TypeError):  # the function has no parameter named like the declaration
+        degrade.DegradationKind("bad", "", (degrade.Param("level"),), degrade.gaussian_noise)
+    with pytest.raises(ValueError, match="default"):
+        degrade.Param("size", "int", low=1, default=0)
+    with pytest.raises(ValueError, match="choice"):
+        degrade.Param("mode", "choice")
+
+
+# ------------------------------------------------------------------------------ gaussian_sigma
+
+@pytest.mark.parametrize("spec, sigma", [
+    ("gaussian:sigma=25", 25.0),
+    ("  Gaussian : sigma = 15.5 ", 15.5),
+    ("gaussian:sigma=20..20", 20.0),
+    ("gaussian:sigma=0", 0.0),
+])
+def test_gaussian_sigma_of_a_plain_gaussian_spec(spec, sigma):
+    assert degrade.gaussian_sigma(spec) == sigma
+    assert degrade.gaussian_sigma(degrade.from_spec(spec)) == sigma
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("poisson:peak=4", "Gaussian"),
+    ("poisson-gaussian:sigma=5,peak=50", "Gaussian"),
+    ("blur:kernel=mnist+gaussian:sigma=25", "Gaussian"),
+    ("gaussian:sigma=15|gaussian:sigma=25", "Gaussian"),
+    ("gaussian:sigma=10..75", "10..75"),
+    ("gaussian:sigma=-1", "out of range"),
+    ("awgn:sigma=25", "'awgn'"),
+    ("gaussian:level=25", "'level'"),
+])
+def test_gaussian_sigma_refuses_anything_else_naming_who_and_the_spec(spec, fragment):
+    with pytest.raises(ValueError, match="bm3d") as info:
+        degrade.gaussian_sigma(spec, who="bm3d")
+    assert fragment in str(info.value) and repr(spec) in str(info.value)
+
+
 # ------------------------------------------------------------------------------ MNIST kernels
 
 def _write_idx(path, digits, compress):

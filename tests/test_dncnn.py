@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from kerasdenoise import metrics, models
-from kerasdenoise.inference import Denoiser, denoiser_from_keras, load_denoiser, tiled_apply
+from kerasdenoise.runtime import Denoiser, denoiser_from_keras, load_denoiser, tiled_apply
 from kerasdenoise.models.dncnn import build_dncnn, load_matconvnet_dncnn
 
 
@@ -116,7 +116,7 @@ def test_tiled_equals_untiled_for_same_padded_conv_net():
 
 
 def test_tiled_apply_border_equals_padding_the_whole_image():
-    from kerasdenoise.inference import reflect_pad
+    from kerasdenoise.runtime import reflect_pad
 
     rng = np.random.default_rng(3)
     run = lambda t: (t * np.arange(1, t.shape[1] + 1)[None, :, None]).astype(np.float32)  # noqa: E731
@@ -137,7 +137,7 @@ def test_large_rgb_image_through_a_gray_network_holds_no_full_size_copies():
     so an 8-bit RGB photograph costs its float copy and its result, not one array per step."""
     import tracemalloc
 
-    from kerasdenoise.inference import NetworkDenoiser
+    from kerasdenoise.runtime import NetworkDenoiser
 
     image = (np.random.default_rng(0).random((1200, 1500, 3)) * 255).astype(np.uint8)
     denoiser = NetworkDenoiser("half", 1, lambda batch: batch * 0.5, tile=256, overlap=16)
@@ -155,7 +155,7 @@ def test_large_rgb_image_through_a_gray_network_holds_no_full_size_copies():
 def _whole(net, image, border):
     """``net`` on the whole image padded by reflection by ``border`` pixels, cropped back: what a
     tiled denoiser must reproduce."""
-    from kerasdenoise.inference import reflect_pad
+    from kerasdenoise.runtime import reflect_pad
 
     height, width = image.shape[:2]
     out = net(reflect_pad(image, border)[None]).numpy()[0]
@@ -242,7 +242,7 @@ def test_identity_bm3d_and_spec_errors(tmp_path):
 def test_shipped_spec_picks_the_gray_or_color_model(tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from kerasdenoise import inference
+    from kerasdenoise.runtime import load as inference
 
     def ship(folder, channels, scale):
         import keras

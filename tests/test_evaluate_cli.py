@@ -1,6 +1,8 @@
-"""tools/evaluate.py and tools/denoise.py: help, errors on bad input, tiny end-to-end runs."""
+"""kerasdenoise-evaluate and kerasdenoise-denoise (kerasdenoise/cli/, wrapped by tools/*.py): help,
+errors on bad input, tiny end-to-end runs; the console scripts are installed."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,13 +12,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tools"
+SCRIPTS = ("kerasdenoise-train", "kerasdenoise-evaluate", "kerasdenoise-denoise", "kerasdenoise-export")
 
 
 def _run(tool, *args, cwd):
+    """``tool``: a file of tools/ (``evaluate.py``) or an installed console script."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("PYTHONPATH", None)  # the tools must find the package by themselves
+    if tool.endswith(".py"):
+        command = [sys.executable, str(TOOLS / tool)]
+    else:  # the script beside this interpreter (the venv's bin/), else on PATH
+        script = Path(sys.executable).parent / tool
+        command = [str(script) if script.exists() else shutil.which(tool) or tool]
     return subprocess.run(
-        [sys.executable, str(TOOLS / tool), *map(str, args)],
+        [*command, *map(str, args)],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
     )
 
@@ -40,10 +49,18 @@ from conftest import load_tool as _load_tool  # noqa: E402
 
 
 @pytest.mark.parametrize("tool", ["evaluate.py", "denoise.py"])
-def test_help_runs_without_installation(tool, tmp_path):
+def test_tool_wrappers_run_from_any_folder(tool, tmp_path):
     result = _run(tool, "--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "--model" in result.stdout and "usage" in result.stdout
+    assert "--model" in result.stdout and f"usage: kerasdenoise-{tool[:-3]}" in result.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_console_scripts_are_installed(script, tmp_path):
+    result = _run(script, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"usage: {script}" in result.stdout
+    assert ("--config" if script == "kerasdenoise-train" else "--model") in result.stdout
 
 
 def test_evaluate_errors_name_the_bad_input(tmp_path, capsys):
@@ -70,7 +87,7 @@ def test_evaluate_end_to_end_writes_the_report(tmp_path):
     images = write_images(tmp_path / "imgs", n=2, size=(32, 40), channels=1)
     out_json = tmp_path / "report.json"
     saved = tmp_path / "saved"
-    result = _run("evaluate.py", "--model", "identity", "--test-dir", images,
+    result = _run("kerasdenoise-evaluate", "--model", "identity", "--test-dir", images,
                   "--noise", "gaussian:sigma=25", "--noise", "gaussian:sigma=50",
                   "--color", "gray", "--json", out_json, "--save-images", saved, "--quiet",
                   cwd=tmp_path)
@@ -80,7 +97,7 @@ def test_evaluate_end_to_end_writes_the_report(tmp_path):
     assert {"model", "dataset", "color", "seed", "results", "command"} <= set(report)
     assert (report["model"], report["dataset"], report["color"], report["seed"]) == (
         "identity", "imgs", "gray", 0)
-    assert "evaluate.py" in report["command"]
+    assert report["command"].startswith("kerasdenoise-evaluate --model identity --test-dir ")
     assert [r["noise"] for r in report["results"]] == ["gaussian:sigma=25", "gaussian:sigma=50"]
     for entry in report["results"]:
         assert {"noise", "psnr", "ssim", "psnr_input", "n_images", "seconds", "per_image",

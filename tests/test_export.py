@@ -12,15 +12,14 @@ from ai_edge_litert.interpreter import Interpreter
 
 from conftest import ROOT
 from kerasdenoise import models
-from kerasdenoise.export import (
-    INPUT_NAME,
-    OUTPUT_NAME,
-    SIGNATURE_KEY,
-    TFLiteDenoiser,
-    check_fully_convolutional,
-    export_model,
-    run_tflite,
-)
+from kerasdenoise.export import check_fully_convolutional, export_model
+from kerasdenoise.runtime import TFLiteRunner
+from kerasdenoise.runtime.backends import INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY
+
+
+def raw_tflite(path, image):
+    """The exported network's own output for one ``[H, W, C]`` image (no padding, no clip)."""
+    return TFLiteRunner(path)(image[None])[0]
 
 EXPORT = [sys.executable, str(ROOT / "tools" / "export.py")]
 ODD_SHAPE = (97, 131, 1)
@@ -93,11 +92,11 @@ def test_tflite_float32_matches_keras_and_takes_any_size(exported):
     }
     detail = interpreter.get_input_details()[0]
     assert list(detail["shape_signature"]) == [-1, -1, -1, 1]
-    runner = TFLiteDenoiser(paths["tflite_float32"], num_threads=2)
+    runner = TFLiteRunner(paths["tflite_float32"], num_threads=2)
     rng = np.random.default_rng(2)
     for shape in (ODD_SHAPE, (5, 8, 1), (64, 33, 1), ODD_SHAPE):  # resize back and forth
         image = rng.random(shape).astype(np.float32)
-        restored = runner(image)
+        restored = runner(image[None])[0]
         assert restored.shape == shape
         assert np.abs(restored - keras_output(model, image)).max() < 1e-4
     batch = rng.random((2, 20, 24, 1)).astype(np.float32)
@@ -111,7 +110,7 @@ def test_quantized_files_run_and_stay_close(exported):
     reference = keras_output(model, noisy)
     errors = {}
     for key in ("tflite_float16", "tflite_dynamic", "tflite_int8"):
-        restored = run_tflite(paths[key], noisy)
+        restored = raw_tflite(paths[key], noisy)
         assert restored.shape == ODD_SHAPE and np.isfinite(restored).all()
         errors[key] = np.abs(restored - reference)
     assert errors["tflite_float16"].max() < 5e-3
@@ -169,7 +168,7 @@ def test_int8_io_runner_quantizes(tmp_path):
     calibration = smooth_images(3, (48, 48, 1), seed=4)
     paths = export_model(model, tmp_path, formats="tflite", quantize="int8", calibration=calibration,
                          calibration_patches=6, calibration_patch_size=32, int8_io=True)
-    runner = TFLiteDenoiser(paths["tflite_int8"])
+    runner = TFLiteRunner(paths["tflite_int8"])
     assert runner.input_dtype is np.int8 and runner.output_dtype is np.int8
     assert runner.input_quantization[0] > 0
     meta = json.loads(paths["metadata"].read_text())
@@ -177,7 +176,7 @@ def test_int8_io_runner_quantizes(tmp_path):
     assert meta["int8"]["io_quantization"]["input"]["scale"] == pytest.approx(runner.input_quantization[0])
     clean = smooth_images(1, (40, 52, 1), seed=5)[0]
     noisy = clean + np.random.default_rng(5).normal(0, 25 / 255, clean.shape).astype(np.float32)
-    restored = runner(noisy)
+    restored = runner(noisy[None])[0]
     assert restored.dtype == np.float32 and restored.shape == noisy.shape
     assert np.abs(restored - keras_output(model, noisy)).mean() < 0.03
 
@@ -195,8 +194,8 @@ def test_downsampling_net_is_padded_inside(tmp_path):
     image = np.random.default_rng(6).random(ODD_SHAPE).astype(np.float32)
     padded = np.pad(image, ((0, 1), (0, 1), (0, 0)), mode="symmetric")
     expected = keras_output(model, padded)[:97, :131]
-    assert np.abs(run_tflite(paths["tflite_float32"], image) - expected).max() < 1e-4
-    assert run_tflite(paths["tflite_int8"], image).shape == ODD_SHAPE
+    assert np.abs(raw_tflite(paths["tflite_float32"], image) - expected).max() < 1e-4
+    assert raw_tflite(paths["tflite_int8"], image).shape == ODD_SHAPE
     assert json.loads(paths["metadata"].read_text())["input"]["size_multiple_padded_inside"] == 2
 
 
@@ -210,7 +209,7 @@ def test_registry_networks_export(tmp_path, name, kwargs):
     model = models.build(name, **kwargs)
     paths = export_model(model, tmp_path, formats="tflite", quantize="none")
     image = np.random.default_rng(7).random(ODD_SHAPE).astype(np.float32)
-    assert np.abs(run_tflite(paths["tflite_float32"], image) - keras_output(model, image)).max() < 1e-4
+    assert np.abs(raw_tflite(paths["tflite_float32"], image) - keras_output(model, image)).max() < 1e-4
 
 
 def _conv_then(*layers_after, input_shape=(None, None, 1)):
@@ -281,3 +280,23 @@ def test_cli_exports_with_set_metadata(tmp_path, tiny_images):
     again = run_cli("--model", tmp_path / "tiny.keras", "--out", tmp_path / "out", "--formats", "tflite",
                     "--quantize", "none")
     assert again.returncode == 2 and "already holds" in again.stderr
+
+
+def test_export_checks_parity_through_the_runtime(tmp_path, monkeypatch):
+    import kerasdenoise.runtime as runtime
+
+    model = tiny_denoiser()
+    paths = export_model(model, tmp_path / "ok", formats="savedmodel,tflite", quantize="none,fp16")
+    parity = json.loads(paths["metadata"].read_text())["parity_max_abs_difference"]
+    assert set(parity) == {"savedmodel", "tflite_float32", "tflite_float16"}
+    assert parity["savedmodel"] < 1e-4 and parity["tflite_float32"] < 1e-4
+
+    real = runtime.load_denoiser
+
+    def off_by_a_level(spec, *args, **kwargs):
+        denoiser = real(spec, *args, **kwargs)
+        return lambda image: denoiser(image) + 0.01
+
+    monkeypatch.setattr(runtime, "load_denoiser", off_by_a_level)
+    with pytest.raises(RuntimeError, match="saved_model: its output differs from the Keras model"):
+        export_model(model, tmp_path / "bad", formats="savedmodel", quantize="none")

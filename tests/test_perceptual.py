@@ -279,6 +279,29 @@ def test_joint_loss_trainer_refuses_unknown_kwargs():
         make_trainable(cfg, models.build("unet", base_filters=2, depth=1))
 
 
+def test_joint_loss_pixel_term_follows_config_loss():
+    clean, restored = images(5), images(6)
+
+    def pixel_term(**changes):
+        cfg = joint_config(
+            trainer_kwargs={"layers": ["block1_conv2"], "normalize": None, "weights": None},
+            **changes)
+        trainable = make_trainable(cfg, models.build("unet", base_filters=2, depth=1))
+        loss, pixel, feature = trainable.joint_loss(clean, restored)
+        np.testing.assert_allclose(float(loss), 100 * float(pixel) + float(feature), rtol=1e-5)
+        return float(pixel), trainable.pixel_tracker.name
+
+    mse = float(np.mean((clean - restored) ** 2))
+    assert pixel_term(loss="mse") == (pytest.approx(mse, rel=1e-5), "mse")
+    assert pixel_term(loss="l1") == (
+        pytest.approx(float(np.mean(np.abs(clean - restored))), rel=1e-5), "l1")
+    edge, name = pixel_term(loss="edge-a")
+    unit_scale_edge, _ = pixel_term(loss="edge-a", loss_kwargs={"scale": 1.0})
+    assert name == "edge-a" and mse < unit_scale_edge < edge
+    with pytest.raises(ValueError, match="wieght"):
+        pixel_term(loss="edge-a", loss_kwargs={"wieght": 1.0})
+
+
 @needs_hed
 def test_cpu_lper_preset_builds_with_hed_label():
     cfg = configs.get_preset("resunet-cpu-denoise-resunet-lper-s25.5")

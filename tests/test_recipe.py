@@ -9,8 +9,9 @@ import pytest
 
 from kerasdenoise import metrics
 from kerasdenoise.data.discovery import image_set
-from kerasdenoise.export import TFLiteDenoiser, export_model
-from kerasdenoise.inference import denoiser_from_keras, load_denoiser, reflect_pad
+from kerasdenoise.export import export_model
+from kerasdenoise.runtime import TFLiteRunner
+from kerasdenoise.runtime import denoiser_from_keras, load_denoiser, reflect_pad
 from kerasdenoise.models import dnresnet
 from kerasdenoise.training import configs, recipe
 from kerasdenoise.training.runner import build_network, train
@@ -117,7 +118,7 @@ def test_residual_model_exports_and_matches_keras(tmp_path):
     paths = export_model(model, tmp_path / "out", quantize=("none",), formats=("savedmodel", "tflite"))
     image = np.random.default_rng(4).random((29, 35, 1)).astype(np.float32)
     raw = model.predict(image[None], verbose=0)[0]
-    assert np.abs(TFLiteDenoiser(paths["tflite_float32"])(image) - raw).max() < 1e-4
+    assert np.abs(TFLiteRunner(paths["tflite_float32"])(image[None])[0] - raw).max() < 1e-4
     expected = denoiser_from_keras(model)(image)  # reflection-padded, clipped
     for spec in (paths["tflite_float32"], paths["savedmodel"]):
         restored = load_denoiser(str(spec))(image)

@@ -1,5 +1,5 @@
-"""The training runner and tools/train.py: presets, one fit step, checkpoints (exact resume:
-tests/test_resume.py)."""
+"""The training runner and kerasdenoise-train (tools/train.py): presets, one fit step, checkpoints
+(exact resume: tests/test_resume.py)."""
 import json
 import subprocess
 import sys
@@ -49,6 +49,23 @@ def test_cli_help_list_and_errors():
     assert bad.returncode == 2 and "valid presets" in bad.stderr
     bad_set = run_cli("--config", "demo", "--set", "colour=rgb")
     assert bad_set.returncode == 2 and "colour" in bad_set.stderr
+
+
+def test_list_configs_lists_every_preset_without_tensorflow():
+    """Presets are plain data: listing them imports neither TensorFlow nor Keras."""
+    probe = ("import sys\n"
+             "from kerasdenoise.cli.train import main\n"
+             "code = main(['--list-configs'])\n"
+             "heavy = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
+             "print('EXIT', code, 'IMPORTED', heavy)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and lines[-1] == "EXIT 0 IMPORTED []", done.stdout[-500:] + done.stderr
+    listed = [line.split()[0] for line in lines[:-1]]
+    assert listed == configs.preset_names()  # every preset, once, sorted
+    described = {line.split(None, 1)[0]: line.split(None, 1)[1] for line in lines[:-1]}
+    assert described["demo"] == configs.get_preset("demo").description
 
 
 def test_cli_demo_one_step(tmp_path, tiny_images):
@@ -112,3 +129,107 @@ def test_onednn_kernels_on_by_default_unless_the_user_says_otherwise():
     chosen = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"})
     assert chosen.stdout.strip() == "0"
+
+
+# --------------------------------------------------------------------------------------------
+# Training procedures: options, the one resume check, the data options
+
+
+def test_every_procedure_refuses_an_unknown_option_listing_the_valid_ones(tmp_path):
+    import dataclasses
+
+    from kerasdenoise.training import trainers
+
+    names = trainers.procedure_names()
+    assert {"supervised", "joint_loss", "joint_classifier_loss", "idgan_two_phase", "cascade",
+            "evolution"} <= set(names)
+    config = configs.get_preset("demo")
+    for name in names:
+        options_class = trainers.options_class(name)
+        defaults = trainers.procedure_options(config.replace(trainer=name, trainer_kwargs={}))
+        assert isinstance(defaults, options_class)
+        with pytest.raises(dataclasses.FrozenInstanceError):  # fixed once checked
+            setattr(defaults, "x", 1)
+        valid = options_class.names()
+        misspelt = (valid[0][:-1] + "x") if valid else "weight"
+        with pytest.raises(ValueError) as caught:
+            trainers.procedure_options(config.replace(trainer=name,
+                                                      trainer_kwargs={misspelt: 1}))
+        message = str(caught.value)
+        assert repr(name) in message and repr(misspelt) in message
+        assert all(option in message for option in valid)
+    with pytest.raises(ValueError, match="valid: .*cascade.*supervised"):
+        trainers.procedure_options(config.replace(trainer="supervized"))
+    # train() checks before anything is written
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match="did you mean 'lambda_mse'"):
+        train(config.replace(trainer="joint_loss", trainer_kwargs={"lamda_mse": 1.0}), out,
+              progress=False)
+    assert not out.exists()
+
+
+def test_every_preset_has_valid_procedure_options():
+    from kerasdenoise.training.trainers import procedure_options
+
+    for name in configs.preset_names():
+        preset = configs.get_preset(name)
+        options = procedure_options(preset)
+        for key, value in preset.trainer_kwargs.items():
+            assert getattr(options, key) == value, (name, key)
+
+
+def _fake_run(out, config, stages=("",)):
+    """A run folder as the procedures leave it: config.json and a checkpoint per stage."""
+    for stage in stages:
+        checkpoints = out / stage / "checkpoints"
+        checkpoints.mkdir(parents=True)
+        (checkpoints / "state.json").write_text(json.dumps({"step": 1, "seconds": 0.0}))
+    (out / "config.json").write_text(config.to_json())
+
+
+def test_one_resume_check_for_every_procedure(tmp_path):
+    from kerasdenoise.training.runner import check_resume
+
+    cascade = configs.get_preset("dnresnet-cascade-s25-cpu")
+    out = tmp_path / "cascade"
+    check_resume(cascade, out, resume=False)  # nothing there yet
+    _fake_run(out, cascade, stages=("stage0", "stage1"))
+    with pytest.raises(FileExistsError, match="stage0 at step 1.*--resume"):
+        check_resume(cascade, out, resume=False)
+    # budgets may change: the config's and the procedure's step budgets
+    check_resume(cascade.replace(steps=7, trainer_kwargs={**cascade.trainer_kwargs,
+                                                          "stage_steps": 9}), out, resume=True)
+    with pytest.raises(ValueError, match=r"\['noise', 'trainer_kwargs.improvement'\]"):
+        check_resume(cascade.replace(noise="gaussian:sigma=50", trainer_kwargs={
+            **cascade.trainer_kwargs, "improvement": 0.1}), out, resume=True)
+
+    plain = tiny_config(".")
+    _fake_run(tmp_path / "plain", plain)
+    check_resume(plain.replace(steps=9), tmp_path / "plain", resume=True)
+    with pytest.raises(ValueError, match=r"\['trainer', 'trainer_kwargs.weights'\]"):
+        check_resume(plain.replace(trainer="joint_loss", trainer_kwargs={"weights": None}),
+                     tmp_path / "plain", resume=True)
+
+    # the two-phase run: its total steps fix the phases, so they cannot change
+    gan = configs.get_preset("idgan-cpu-s25")
+    _fake_run(tmp_path / "gan", gan, stages=("phase1_idresnet",))
+    check_resume(gan.replace(val_batches=1), tmp_path / "gan", resume=True)
+    with pytest.raises(ValueError, match="steps cannot change: in a two-phase run"):
+        check_resume(gan.replace(steps=3000), tmp_path / "gan", resume=True)
+
+
+def test_patches_per_image_and_augment_reach_the_stream(tiny_images):
+    from kerasdenoise.training.runner import make_datasets
+
+    config = tiny_config(tiny_images, val_data=None, batch_size=6)
+
+    def first_batches(cfg, n=2):
+        stream, _ = make_datasets(cfg)
+        return [batch[1].numpy() for batch in stream(0).take(n)]
+
+    base = first_batches(config)
+    for changed in (config.replace(patches_per_image=4), config.replace(augment=True)):
+        other = first_batches(changed)
+        assert any(not np.array_equal(a, b) for a, b in zip(base, other))
+    again = first_batches(config)
+    assert all(np.array_equal(a, b) for a, b in zip(base, again))

@@ -12,12 +12,13 @@ photos.
 """
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-import _bootstrap  # noqa: F401
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
 
-SHIPPED = Path(_bootstrap.ROOT) / "exported_models"
+SHIPPED = Path(__file__).resolve().parents[1] / "exported_models"
 SHIPPED_GRAY = SHIPPED / "ds_dnresnet13_blind" / "model_float32.tflite"
 SHIPPED_COLOR = SHIPPED / "color_blind" / "model_float32.tflite"
 NOISE = "gaussian:sigma=25"
@@ -94,7 +95,7 @@ def main(argv=None):
     from kerasdenoise.data.discovery import image_set
     from kerasdenoise.data.pipeline import degrade_for_eval
     from kerasdenoise.evaluation import evaluate, load_clean_images
-    from kerasdenoise.inference import load_denoiser
+    from kerasdenoise.runtime import load_denoiser
     from kerasdenoise.metrics import psnr
 
     model_path = train_demo(out, args.steps)

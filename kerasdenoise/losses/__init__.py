@@ -1,33 +1,39 @@
 """Training losses, reachable by name for configs (``TrainConfig.loss``).
 
 Every loss takes ``(clean, restored)`` batches ``[B, H, W, C]`` in [0, 1] and returns a scalar.
-Family modules (``edge``, ``perceptual``) register their losses with :func:`register_loss`.
+Every loss is declared by name in one table, :data:`LOSSES` (``name -> "module:factory"``).
+A loss factory takes keyword arguments only, each named (no ``**kwargs``): :func:`get_loss`
+checks a config's ``loss_kwargs`` against that signature, so a misspelt one is an error.
 """
 from __future__ import annotations
+
+import inspect
 
 import keras
 import tensorflow as tf
 
 from kerasdenoise._registry import Registry
 
-_LOSSES = Registry("loss", (
-    "kerasdenoise.losses.edge",
-    "kerasdenoise.losses.perceptual",
-    "kerasdenoise.losses.classifier",
-))
+#: Every loss, by name: ``"module:factory"``, imported on first use.
+LOSSES = {
+    "mse": "kerasdenoise.losses:mse_loss",
+    "l1": "kerasdenoise.losses:l1_loss",
+    "edge-a": "kerasdenoise.losses.edge:edge_a_loss",
+    "edge-b": "kerasdenoise.losses.edge:edge_b_loss",
+    "perceptual": "kerasdenoise.losses.perceptual:perceptual_loss",
+    "classifier-features": "kerasdenoise.losses.classifier:classifier_feature_loss",
+}
+_LOSSES = Registry("loss", LOSSES)
+
+# Marks a definition as its table entry (checks the name; registers nothing).
+register_loss = _LOSSES.entry
 
 
-def register_loss(name: str):
-    return _LOSSES.register(name)
-
-
-@register_loss("mse")
-def mse_loss(**_):
+def mse_loss():
     return keras.losses.MeanSquaredError(name="mse")
 
 
-@register_loss("l1")
-def l1_loss(**_):
+def l1_loss():
     return keras.losses.MeanAbsoluteError(name="l1")
 
 
@@ -35,8 +41,28 @@ def loss_names():
     return _LOSSES.names()
 
 
+def loss_arguments(name: str) -> list[str]:
+    """The keyword arguments (sorted) that the factory of loss ``name`` takes."""
+    factory = _LOSSES.get(name)
+    parameters = inspect.signature(factory).parameters.values()
+    # A catch-all would swallow misspelt keywords, which is what this check exists to stop.
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        raise TypeError(f"loss factory {factory.__qualname__} of {name!r} takes **kwargs; "
+                        "name each argument")
+    return sorted(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
 def get_loss(name: str, **kwargs):
-    """A Keras-compatible loss ``f(y_true, y_pred)`` for the config name ``name``."""
+    """A Keras-compatible loss ``f(y_true, y_pred)`` for the config name ``name``, built with
+    ``kwargs`` (a config's ``loss_kwargs``); a keyword the factory does not take is a
+    ``ValueError`` naming the loss, the unknown keywords and the valid ones."""
+    valid = loss_arguments(name)
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"loss {name!r}: unknown keyword argument(s) {unknown}; valid: "
+            f"{', '.join(valid) if valid else 'none (it takes no arguments)'}"
+        )
     return _LOSSES.get(name)(**kwargs)
 
 

@@ -106,7 +106,7 @@ def load_classifier(path) -> keras.Model:
         raise FileNotFoundError(f"classifier model not found: {path}")
     from kerasdenoise import models
 
-    models.names()  # register every family's custom layers before loading
+    models.load_all()  # register every family's custom layers before loading
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as err:  # noqa: BLE001 - re-raised naming the file
@@ -114,8 +114,8 @@ def load_classifier(path) -> keras.Model:
 
 
 @register_loss("classifier-features")
-def classifier_feature_loss(classifier_path=None, classifier=None, layer: str = FEATURE_LAYER,
-                            distance: str = "squared", **_):
+def classifier_feature_loss(*, classifier_path=None, classifier=None,
+                            layer: str = FEATURE_LAYER, distance: str = "squared"):
     """Factory for configs: ``loss="classifier-features"``,
     ``loss_kwargs={"classifier_path": "runs/clf/classifier.keras"}`` (or ``classifier=`` a
     model, from code)."""

@@ -105,12 +105,13 @@ class EdgeAwareMSE(keras.losses.Loss):
 
 
 @register_loss("edge-a")
-def edge_a_loss(weight: float = 0.025, scale: float = 255.0, **_):
+def edge_a_loss(*, weight: float = EDGE_MODES["edge-a"][0], scale: float = 255.0):
     """Edge-aware MSE with M = Sobel magnitude (0-255 scale), w = 0.025."""
     return EdgeAwareMSE("edge-a", weight=weight, scale=scale)
 
 
 @register_loss("edge-b")
-def edge_b_loss(weight: float = 4.0, scale: float = 255.0, threshold: float = 150.0, **_):
+def edge_b_loss(*, weight: float = EDGE_MODES["edge-b"][0], scale: float = 255.0,
+                threshold: float = EDGE_MODES["edge-b"][1]):
     """Edge-aware MSE with M = (Sobel magnitude on 0-255 > 150), w = 4."""
     return EdgeAwareMSE("edge-b", weight=weight, scale=scale, threshold=threshold)

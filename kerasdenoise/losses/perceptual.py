@@ -357,7 +357,7 @@ class PerceptualLoss(keras.losses.Loss):
 
 
 @register_loss("perceptual")
-def perceptual_loss(layers=DEFAULT_LAYERS, network="vgg16", weights="imagenet",
+def perceptual_loss(*, layers=DEFAULT_LAYERS, network="vgg16", weights="imagenet",
                     normalize="imagenet"):
     """Config factory: ``loss="perceptual"`` with ``loss_kwargs`` {layers, network, weights,
     normalize}."""

@@ -1,7 +1,8 @@
 """One registry for every network in kerasdenoise.
 
-Builders are plain functions ``build_x(...) -> keras.Model``; each network family module
-registers its builders with :func:`register` and :func:`build` finds them by name::
+Builders are plain functions ``build_x(...) -> keras.Model``, declared by name in one table,
+:data:`NETWORKS` (``name -> "module:function"``); :func:`build` imports a builder's module when
+its name is first asked for.  A new network family is its builder file plus one line here::
 
     from kerasdenoise import models
     models.names()                       # ['dncnn', 'dnresnet', ...]
@@ -18,33 +19,40 @@ import keras
 
 from kerasdenoise._registry import Registry
 
-_MODELS = Registry("model", (
-    "kerasdenoise.models.dncnn",
-    "kerasdenoise.models.dnresnet",
-    "kerasdenoise.models.unet",
-    "kerasdenoise.models.idresnet",
-    "kerasdenoise.models.gated_convdeconv",
-    "kerasdenoise.models.opponent",
-))
-
-
-def register(name: str):
-    """Decorator: make a builder reachable as ``build(name, ...)``."""
-    return _MODELS.register(name)
+#: Every network, by name: ``"module:builder"``, imported on first use.
+NETWORKS = {
+    "dncnn": "kerasdenoise.models.dncnn:build_dncnn",
+    "dnresnet": "kerasdenoise.models.dnresnet:build_dnresnet",
+    "ds_dnresnet": "kerasdenoise.models.dnresnet:build_ds_dnresnet",
+    "unet": "kerasdenoise.models.unet:build_unet",
+    "resunet": "kerasdenoise.models.unet:build_resunet",
+    "idresnet": "kerasdenoise.models.idresnet:build_idresnet",
+    "srgan_discriminator": "kerasdenoise.models.idresnet:build_srgan_discriminator",
+    "gated_convdeconv": "kerasdenoise.models.gated_convdeconv:build_gated_convdeconv",
+    "gated_classifier": "kerasdenoise.models.gated_convdeconv:build_gated_classifier",
+    "opponent_color": "kerasdenoise.models.opponent:build_opponent_color",
+}
+_MODELS = Registry("model", NETWORKS)
 
 
 def names():
-    """Sorted names of every registered network."""
+    """Sorted names of every network (imports none of them)."""
     return _MODELS.names()
 
 
+def load_all() -> dict:
+    """Import every network family: ``{name: builder}``.  Loading a saved model
+    (``keras.models.load_model``) needs this first, for the families' custom layers."""
+    return _MODELS.load_all()
+
+
 def get_builder(name: str):
-    """The builder function registered as ``name``."""
+    """The builder function declared as ``name`` (unknown names: ValueError listing the valid ones)."""
     return _MODELS.get(name)
 
 
 def build(name: str, **kwargs) -> keras.Model:
-    """Build the network registered as ``name`` with the builder's keyword arguments."""
+    """Build the network ``name`` with the builder's keyword arguments."""
     return _MODELS.get(name)(**kwargs)
 
 

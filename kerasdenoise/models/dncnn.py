@@ -1,6 +1,6 @@
 """DnCNN (Zhang et al., TIP 2017): a trainable Keras builder and an importer for the official weights.
 
-``build_dncnn`` is registered as ``"dncnn"``.  ``load_matconvnet_dncnn`` turns the official
+``build_dncnn`` is the network ``"dncnn"``.  ``load_matconvnet_dncnn`` turns the official
 MatConvNet models (``sigma=15/25/50.mat`` DnCNN-S, ``GD_Gray_Blind.mat`` DnCNN-B,
 ``GD_Color_Blind.mat`` CDnCNN-B, ``DnCNN3.mat``) into Keras models with the same convention as
 every other denoiser here: degraded image in [0, 1] -> restored image in [0, 1] (not clipped;
@@ -14,11 +14,9 @@ import numpy as np
 import keras
 from keras import layers
 
-from kerasdenoise.models import register
 from kerasdenoise.models._init import check_recipe_args
 
 
-@register("dncnn")
 def build_dncnn(
     depth: int = 17,
     channels: int = 1,

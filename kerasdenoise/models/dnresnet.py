@@ -47,7 +47,6 @@ import re
 import keras
 from keras import layers
 
-from kerasdenoise.models import register
 from kerasdenoise.models._init import check_recipe_args
 
 INIT_STDDEV = 0.001  # the paper's sigma = 0.001, a standard deviation
@@ -102,7 +101,6 @@ def ds_res_block(x, index: int, init: _Init, branch_scale: float = 1.0):
     return layers.Add(name=f"res{index}_add")([x, y])
 
 
-@register("dnresnet")
 def build_dnresnet(
     blocks: int = 5,
     channels: int = 1,
@@ -159,7 +157,6 @@ def build_dnresnet(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register("ds_dnresnet")
 def build_ds_dnresnet(
     blocks: int = 5,
     channels: int = 1,

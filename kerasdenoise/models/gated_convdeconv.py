@@ -22,7 +22,6 @@ import numpy as np
 import keras
 from keras import layers, ops
 
-from kerasdenoise.models import register
 from kerasdenoise.models._init import check_recipe_args
 
 # (filters, stride) of Conv-1..Conv-5 and Deconv-1..Deconv-4; Deconv-5 gives the image channels.
@@ -170,7 +169,6 @@ def _conv_stack(x, gate_layers, kernel_initializer):
     return outputs
 
 
-@register("gated_convdeconv")
 def build_gated_convdeconv(
     gates: Optional[Sequence[float]] = PAPER_GATES,
     channels: int = 3,
@@ -301,7 +299,6 @@ def build_gated_convdeconv(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register("gated_classifier")
 def build_gated_classifier(
     num_classes: int = 10,
     channels: int = 3,
@@ -379,6 +376,6 @@ def init_classifier_from_denoiser(classifier: keras.Model, denoiser: keras.Model
             except ValueError:
                 gate = None
             if gate is not None:
-                kernel = kernel * float(keras.ops.convert_to_numpy(gate.delta))
+                kernel = kernel * float(gate.delta.numpy())  # convert_to_numpy(variable) warns (NumPy 2)
         target.set_weights([kernel, bias])
     return classifier

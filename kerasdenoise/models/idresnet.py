@@ -1,6 +1,6 @@
 """IDResNet (Chen et al., ICISS 2019) and the SRGAN discriminator (Ledig et al., CVPR 2017).
 
-``build_idresnet`` (registered as ``"idresnet"``) is the IDGAN generator: SRResNet without batch
+``build_idresnet`` (the network ``"idresnet"``) is the IDGAN generator: SRResNet without batch
 normalization and without the PixelShuffler up-sampling, with 32 residual blocks instead of 16.
 ``build_srgan_discriminator`` (``"srgan_discriminator"``) is the SRGAN discriminator, used by
 ``kerasdenoise.training.gan.IDGAN``.
@@ -17,7 +17,6 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kerasdenoise.models import register
 from kerasdenoise.models._init import check_recipe_args
 
 # PyTorch's default convolution initializer (kaiming_uniform with a = sqrt(5), i.e. variance
@@ -40,7 +39,6 @@ def _prelu(name):
     )
 
 
-@register("idresnet")
 def build_idresnet(
     blocks: int = 32,
     filters: int = 64,
@@ -154,7 +152,6 @@ def generator_of(model: keras.Model) -> keras.Model:
     return model
 
 
-@register("srgan_discriminator")
 def build_srgan_discriminator(
     input_size=96,
     channels: int = 3,

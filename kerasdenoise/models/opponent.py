@@ -26,7 +26,6 @@ import keras
 import numpy as np
 from keras import layers
 
-from kerasdenoise.models import register
 from kerasdenoise.models._init import check_recipe_args
 
 # Rows: L, C1, C2 (orthonormal).
@@ -58,11 +57,10 @@ def _load_luma(luma) -> keras.Model:
         raise FileNotFoundError(f"opponent_color: luma model not found: {path}")
     from kerasdenoise import models
 
-    models.names()  # the custom layers' modules, before loading
+    models.load_all()  # the custom layers' modules, before loading
     return keras.models.load_model(path, compile=False)
 
 
-@register("opponent_color")
 def build_opponent_color(
     luma=None,
     filters: int = 32,

@@ -51,7 +51,6 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from kerasdenoise.models import register
 from kerasdenoise.models._init import check_recipe_args
 
 
@@ -214,7 +213,6 @@ def _u_net(inputs, depth, down_level, bottleneck, up_level, widths, channels, re
     return x
 
 
-@register("unet")
 def build_unet(
     base_filters: int = 64,
     depth: int = 4,
@@ -247,7 +245,6 @@ def build_unet(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register("resunet")
 def build_resunet(
     base_filters: int = 64,
     depth: int = 4,

@@ -32,9 +32,8 @@ checkpoints and ``stage.json``: blocks, steps, smoothed loss, whether the rule e
 ``final.keras`` exists; ``resume=True`` skips finished stages and continues the current one from
 its checkpoint.
 
-Note: the runner's dispatch calls drivers as ``driver(config, out_dir, resume=, progress=)``;
-``datasets`` and ``callbacks`` are accepted here for callers (tests) that call the driver
-directly.
+The options are :class:`CascadeOptions` (unknown keys are refused, listing the valid ones); a
+resumed run may change the step budgets only (see ``runner.check_resume``).
 """
 from __future__ import annotations
 
@@ -52,19 +51,54 @@ from kerasdenoise.models import dnresnet
 from kerasdenoise.training.configs import TrainConfig
 from kerasdenoise.training.recipe import get_recipe, network_kwargs
 from kerasdenoise.training.runner import (
-    RESUMABLE_CHANGES,
     TrainResult,
     _write_json_atomic,
+    check_resume,
     make_datasets,
     read_state,
     register_driver,
     save_model_atomic,
     train,
 )
+from kerasdenoise.training.trainers import Options, uses_options
 
 STAGE_SUMMARY = "stage.json"
-# trainer_kwargs entries a resumed driver run may change (budgets only).
-RESUMABLE_DRIVER_KWARGS = {"stage_steps", "base_steps", "final_steps", "finetune_steps"}
+
+
+def positive_int(key: str, value) -> int:
+    """``value`` as an int; ValueError naming ``trainer_kwargs.<key>`` unless it is a positive
+    integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value \
+            or value < 1:
+        raise ValueError(f"trainer_kwargs.{key} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class CascadeOptions(Options):
+    """``trainer_kwargs`` of the procedure ``cascade`` (see the module doc); the step budgets
+    (``None``: ``config.steps``; ``base_steps`` / ``final_steps``: ``stage_steps``) may change
+    when a run is resumed."""
+
+    final_blocks: int = 5
+    start_blocks: int = 0
+    stage_steps: Optional[int] = None
+    base_steps: Optional[int] = None
+    final_steps: Optional[int] = None
+    improvement: float = 0.03
+    window: int = 100
+
+    resumable = frozenset({"stage_steps", "base_steps", "final_steps"})
+
+    def __post_init__(self):
+        if not 0 <= int(self.start_blocks) <= int(self.final_blocks):
+            raise ValueError(
+                f"trainer_kwargs: need 0 <= start_blocks <= final_blocks, got "
+                f"{self.start_blocks}, {self.final_blocks}"
+            )
+        for key in ("stage_steps", "base_steps", "final_steps"):
+            if getattr(self, key) is not None:
+                positive_int(key, getattr(self, key))
 
 
 class StageLossMonitor(keras.callbacks.Callback):
@@ -163,44 +197,10 @@ def _read_summary(stage_dir: Path) -> dict:
             "seconds": state.get("seconds", 0.0)}
 
 
-def _canonical(value) -> str:
-    """JSON text independent of dict key order (config.json is written with sorted keys)."""
-    return json.dumps(value, sort_keys=True)
-
-
 def _sorted_dict(mapping: dict) -> dict:
     """``mapping`` with sorted keys, so a stage's config compares equal to its saved
     config.json (written with sorted keys) whatever the comparison does with key order."""
     return {key: mapping[key] for key in sorted(mapping)}
-
-
-def _check_driver_resumable(out_dir: Path, config: TrainConfig, resume: bool):
-    config_path = out_dir / "config.json"
-    if not config_path.exists():
-        return
-    if not resume:
-        raise FileExistsError(
-            f"{out_dir} already holds a {config.trainer} run; pass --resume to continue it or "
-            "choose another --out."
-        )
-    saved = json.loads(config_path.read_text())
-    current = config.to_dict()
-    changed = sorted(
-        k for k in current
-        if k not in RESUMABLE_CHANGES and k != "trainer_kwargs"
-        and _canonical(saved.get(k)) != _canonical(current[k])
-    )
-    saved_kwargs, kwargs = saved.get("trainer_kwargs", {}), current["trainer_kwargs"]
-    changed += sorted(
-        f"trainer_kwargs.{k}" for k in set(saved_kwargs) | set(kwargs)
-        if k not in RESUMABLE_DRIVER_KWARGS
-        and _canonical(saved_kwargs.get(k)) != _canonical(kwargs.get(k))
-    )
-    if changed:
-        raise ValueError(
-            f"--resume: the config of {out_dir} differs in {changed}; only the step budgets may "
-            "change when resuming. Use another --out for a different experiment."
-        )
 
 
 def _load_stage_model(path: Path) -> keras.Model:
@@ -220,6 +220,7 @@ def run_stages(
     progress: bool = True,
     datasets=None,
     callbacks=(),
+    options: Optional[Options] = None,
 ) -> TrainResult:
     """Train ``stages`` in order, each in ``out_dir/stage{index}`` with the supervised trainer.
 
@@ -229,13 +230,14 @@ def run_stages(
     trained DN-ResNet) or, when that returns None, from a fresh network.  Every stage trains
     in the 'valid' form of ``config.model_kwargs["base_padding"]`` and is exported in the
     'same' form as ``out_dir/<export_name>.keras``; the last also as ``out_dir/final.keras``.
+    ``options``: the procedure's options, for the resume check (default: ``config.trainer``'s).
     """
     out_dir = Path(out_dir)
     if not stages:
         raise ValueError("a staged run needs at least one stage")
     if not 0 <= improvement < 1:
         raise ValueError(f"improvement must be in [0, 1), got {improvement!r}")
-    _check_driver_resumable(out_dir, config, resume)
+    check_resume(config, out_dir, resume, options)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(config.to_json())
     base_padding = config.model_kwargs.get("base_padding", "valid")
@@ -320,35 +322,17 @@ def run_stages(
     return TrainResult(final, trainable, out_dir, total_steps, total_seconds)
 
 
-def _int_kwarg(kwargs: dict, key: str, default):
-    value = kwargs.get(key, default)
-    if int(value) != value or value < 1:
-        raise ValueError(f"trainer_kwargs.{key} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 @register_driver("cascade")
+@uses_options(CascadeOptions)
 def cascade_driver(config: TrainConfig, out_dir, resume: bool = False, progress: bool = True,
-                   datasets=None, callbacks=()) -> TrainResult:
+                   datasets=None, callbacks=(), *, options: CascadeOptions) -> TrainResult:
     """Cascade-train DN-ResNet as configured by ``config.trainer_kwargs`` (see the module doc)."""
-    kwargs = dict(config.trainer_kwargs)
-    known = {"final_blocks", "start_blocks", "stage_steps", "base_steps", "final_steps",
-             "improvement", "window"}
-    unknown = sorted(set(kwargs) - known)
-    if unknown:
-        raise ValueError(f"unknown cascade trainer_kwargs {unknown}; valid: {sorted(known)}")
     if config.model != "dnresnet":
         raise ValueError(f"the cascade driver trains model 'dnresnet', got {config.model!r}")
-    final_blocks = int(kwargs.get("final_blocks", 5))
-    start_blocks = int(kwargs.get("start_blocks", 0))
-    if not 0 <= start_blocks <= final_blocks:
-        raise ValueError(
-            f"trainer_kwargs: need 0 <= start_blocks <= final_blocks, got {start_blocks}, "
-            f"{final_blocks}"
-        )
-    stage_steps = _int_kwarg(kwargs, "stage_steps", config.steps)
-    base_steps = _int_kwarg(kwargs, "base_steps", stage_steps)
-    final_steps = _int_kwarg(kwargs, "final_steps", stage_steps)
+    final_blocks, start_blocks = int(options.final_blocks), int(options.start_blocks)
+    stage_steps = positive_int("stage_steps", options.stage_steps or config.steps)
+    base_steps = positive_int("base_steps", options.base_steps or stage_steps)
+    final_steps = positive_int("final_steps", options.final_steps or stage_steps)
     stages = []
     for blocks in range(start_blocks, final_blocks + 1):
         first, last = blocks == start_blocks, blocks == final_blocks
@@ -359,7 +343,7 @@ def cascade_driver(config: TrainConfig, out_dir, resume: bool = False, progress:
     return run_stages(
         config, out_dir, stages, initial=lambda: None,
         channels=int(config.model_kwargs.get("channels", 1)),
-        improvement=float(kwargs.get("improvement", 0.03)),
-        window=int(kwargs.get("window", 100)),
+        improvement=float(options.improvement), window=int(options.window),
         resume=resume, progress=progress, datasets=datasets, callbacks=callbacks,
+        options=options,
     )

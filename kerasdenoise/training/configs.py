@@ -1,11 +1,14 @@
 """Training configurations: one dataclass, one named preset per paper experiment.
 
-Presets live in ``kerasdenoise/training/presets/<paper>.py`` and register themselves with
-:func:`register_preset`.  Each paper-scale preset has a ``-cpu`` sibling whose budget fits the
-2-core reference machine; both run unchanged on a GPU.
+Presets are plain data: each ``kerasdenoise/training/presets/<paper>.py`` lists its
+:class:`TrainConfig` instances in ``PRESETS``, and ``kerasdenoise.training.presets.PRESETS`` is
+the one table of them by name (importing them imports neither TensorFlow nor Keras).  Each
+paper-scale preset has a ``-cpu`` sibling whose budget fits the 2-core reference machine; both
+run unchanged on a GPU.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -13,13 +16,8 @@ from typing import Optional
 
 from kerasdenoise._registry import Registry
 
-_PRESETS = Registry("config", (
-    "kerasdenoise.training.presets.foundation",
-    "kerasdenoise.training.presets.dnresnet",
-    "kerasdenoise.training.presets.resunet",
-    "kerasdenoise.training.presets.idgan",
-    "kerasdenoise.training.presets.gated",
-))
+# The table of presets by name, loaded on first use (the preset modules import this one).
+_PRESETS = Registry("config", "kerasdenoise.training.presets:PRESETS")
 
 
 @dataclass
@@ -31,7 +29,9 @@ class TrainConfig:
     # network
     model: str = "dncnn"
     model_kwargs: dict = field(default_factory=dict)
-    # how it is trained: a registered trainer ('supervised', 'joint_loss', 'gan', ...) and its options
+    # how it is trained: the training procedure ('supervised', 'joint_loss', 'idgan_two_phase',
+    # 'cascade', 'evolution', ...: kerasdenoise.training.trainers) and its options, checked
+    # against the procedure's options dataclass (unknown keys are refused)
     trainer: str = "supervised"
     trainer_kwargs: dict = field(default_factory=dict)
     loss: str = "mse"
@@ -43,8 +43,10 @@ class TrainConfig:
     noise: str = "gaussian:sigma=25"
     patch_size: int = 40
     target_size: Optional[int] = None  # center crop of the clean target (valid-padding nets)
-    patches_per_image: int = 1  # kept for documentation of paper sampling; the stream is infinite
-    augment: bool = False  # the 8 flips / rotations of each training patch
+    # patches cut from each image per pass of the (endless) stream: a pass is a shuffle of
+    # len(images) * patches_per_image patches, each image patches_per_image times
+    patches_per_image: int = 1
+    augment: bool = False  # one of the 8 flips / rotations per training patch (DnCNN's augmentation)
     batch_size: int = 64
     # budget and optimisation
     steps: int = 1000
@@ -93,10 +95,6 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-def register_preset(config: TrainConfig) -> TrainConfig:
-    return _PRESETS.register(config.name, config)
-
-
 def preset_names():
     return _PRESETS.names()
 
@@ -104,7 +102,7 @@ def preset_names():
 def get_preset(name: str) -> TrainConfig:
     """A copy of the preset ``name`` (unknown names: ValueError listing the valid presets)."""
     try:
-        return dataclasses.replace(_PRESETS.get(name))
+        return copy.deepcopy(_PRESETS.get(name))
     except ValueError:
         raise ValueError(f"unknown config {name!r}; valid presets: {', '.join(preset_names())}") from None
 

@@ -25,14 +25,37 @@ exactly as the cascade does (see :mod:`kerasdenoise.training.cascade`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import keras
 
 from kerasdenoise.models import dnresnet
-from kerasdenoise.training.cascade import Stage, _int_kwarg, run_stages
+from kerasdenoise.training.cascade import Stage, positive_int, run_stages
 from kerasdenoise.training.configs import TrainConfig
 from kerasdenoise.training.runner import TrainResult, register_driver
+from kerasdenoise.training.trainers import Options, uses_options
+
+
+@dataclass(frozen=True)
+class EvolutionOptions(Options):
+    """``trainer_kwargs`` of the procedure ``evolution`` (see the module doc): ``init`` (the
+    trained DN-ResNet), ``finetune_steps`` (per replacement; ``None``: ``config.steps``; may
+    change when a run is resumed), ``one_shot`` and ``blocks`` (``None``: read from ``init``)."""
+
+    init: Optional[str] = None
+    finetune_steps: Optional[int] = None
+    one_shot: bool = False
+    blocks: Optional[int] = None
+
+    resumable = frozenset({"finetune_steps"})
+
+    def __post_init__(self):
+        if self.finetune_steps is not None:
+            positive_int("finetune_steps", self.finetune_steps)
+        if self.blocks is not None and int(self.blocks) < 1:
+            raise ValueError(f"trainer_kwargs.blocks must be >= 1, got {self.blocks}")
 
 
 def resolve_init(path) -> Path:
@@ -66,20 +89,16 @@ def load_init(path) -> keras.Model:
 
 
 @register_driver("evolution")
+@uses_options(EvolutionOptions)
 def evolution_driver(config: TrainConfig, out_dir, resume: bool = False, progress: bool = True,
-                     datasets=None, callbacks=()) -> TrainResult:
+                     datasets=None, callbacks=(), *, options: EvolutionOptions) -> TrainResult:
     """Evolve ``trainer_kwargs.init`` into a DS-DN-ResNet (see the module doc)."""
-    kwargs = dict(config.trainer_kwargs)
-    known = {"init", "finetune_steps", "one_shot", "blocks"}
-    unknown = sorted(set(kwargs) - known)
-    if unknown:
-        raise ValueError(f"unknown evolution trainer_kwargs {unknown}; valid: {sorted(known)}")
-    finetune_steps = _int_kwarg(kwargs, "finetune_steps", config.steps)
-    one_shot = bool(kwargs.get("one_shot", False))
-    init_path = kwargs.get("init")
+    finetune_steps = positive_int("finetune_steps", options.finetune_steps or config.steps)
+    one_shot = bool(options.one_shot)
+    init_path = options.init
     # The block count decides the stages; read it from the init model unless the config
     # states it (a resumed run whose stages are all done does not need the init any more).
-    blocks = kwargs.get("blocks")
+    blocks = options.blocks
     loaded = {}
 
     def initial():
@@ -114,4 +133,5 @@ def evolution_driver(config: TrainConfig, out_dir, resume: bool = False, progres
     return run_stages(
         config, out_dir, stages, initial=checked_initial, channels=int(channels),
         resume=resume, progress=progress, datasets=datasets, callbacks=callbacks,
+        options=options,
     )

@@ -32,6 +32,7 @@ once per batch.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -43,14 +44,21 @@ from kerasdenoise.models.idresnet import generator_of, to_unit_range
 from kerasdenoise.training.configs import TrainConfig
 from kerasdenoise.training.runner import (
     TrainResult,
-    _check_resumable,
     _write_json_atomic,
+    check_resume,
     read_state,
     register_driver,
     save_model_atomic,
     train,
 )
-from kerasdenoise.training.trainers import make_optimizer, register_trainer
+from kerasdenoise.training.trainers import (
+    Options,
+    Unsaved,
+    make_optimizer,
+    parse_options,
+    register_trainer,
+    uses_options,
+)
 
 # The paper's weights of the detail loss and its VGG layer (section 4.2, eq. 7).
 MSE_WEIGHT = 0.001
@@ -61,20 +69,39 @@ CONTENT_NETWORK = "vgg19"
 # Iterations of the two phases in the paper: 4e5 (IDResNet) + 2e5 (IDGAN).
 PAPER_PHASE_STEPS = (400_000, 200_000)
 
-# trainer_kwargs understood by the trainers and the driver of this module (both phases get the
-# same dict, so each accepts the other's keys; anything else is a typo and is refused).
-TRAINER_KWARGS = {
-    "mse_weight": MSE_WEIGHT,
-    "content_weight": CONTENT_WEIGHT,
-    "adversarial_weight": ADVERSARIAL_WEIGHT,
-    "content_layer": CONTENT_LAYER,
-    "content_network": CONTENT_NETWORK,
-    "content_weights": "imagenet",
-    "content_normalize": "imagenet",
-    "discriminator_kwargs": {},
-    "phase_steps": list(PAPER_PHASE_STEPS),
-    "lr_decay_at": 0.5,
-}
+
+@dataclass(frozen=True)
+class IDGANOptions(Options):
+    """``trainer_kwargs`` of the procedures ``idresnet_mse``, ``idgan`` and ``idgan_two_phase``
+    (both phases get the same dict, so each accepts the other's keys).
+
+    ``mse_weight`` / ``content_weight`` / ``adversarial_weight``: the detail loss's weights;
+    ``content_layer`` / ``content_network`` / ``content_weights`` / ``content_normalize``: the
+    VGG content term (:func:`make_content_loss`); ``discriminator_kwargs``: arguments of
+    ``srgan_discriminator`` over the defaults; ``phase_steps``: the ratio in which the two-phase
+    driver splits ``config.steps``; ``lr_decay_at``: where in each phase the learning rate is
+    multiplied by ``lr_decay_factor`` (0.5: halfway, as the paper).
+    """
+
+    mse_weight: float = MSE_WEIGHT
+    content_weight: float = CONTENT_WEIGHT
+    adversarial_weight: float = ADVERSARIAL_WEIGHT
+    content_layer: str = CONTENT_LAYER
+    content_network: str = CONTENT_NETWORK
+    content_weights: object = "imagenet"
+    content_normalize: object = "imagenet"
+    discriminator_kwargs: dict = field(default_factory=dict)
+    phase_steps: tuple = PAPER_PHASE_STEPS
+    lr_decay_at: float = 0.5
+
+
+@dataclass(frozen=True)
+class IDGANTwoPhaseOptions(IDGANOptions):
+    """:class:`IDGANOptions` of the two-phase driver, whose total ``steps`` a resume may not
+    change."""
+
+    fixed_on_resume = {"steps": "in a two-phase run the total fixes where phase 1 ends and "
+                                "both learning-rate decays"}
 
 
 def to_signed(images):
@@ -97,22 +124,6 @@ def discriminator_loss(real_logits, fake_logits):
     return tf.reduce_mean(tf.math.softplus(-real_logits)) + tf.reduce_mean(
         tf.math.softplus(fake_logits)
     )
-
-
-class _Unsaved:
-    """Holds a frozen loss out of Keras' sight.
-
-    Keras tracks layers assigned to a model (their weights would join the trainer's variables)
-    and ``save_weights`` walks every attribute that is a Keras object; a frozen VGG19 would add
-    ~80 MB to each checkpoint and would have to match at load time.  Behind this plain object it
-    is only called.
-    """
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, *args):
-        return self.fn(*args)
 
 
 class _GeneratorTrainer(keras.Model):
@@ -202,7 +213,7 @@ class IDGAN(_GeneratorTrainer):
                  name: str = "idgan"):
         super().__init__(generator, name)
         self.discriminator = discriminator
-        self._content_loss = _Unsaved(content_loss) if content_loss is not None else None
+        self._content_loss = Unsaved(content_loss) if content_loss is not None else None
         self.content_label = "none"
         if content_loss is not None:
             self.content_label = getattr(content_loss, "label", None) or type(content_loss).__name__
@@ -291,17 +302,6 @@ class IDGAN(_GeneratorTrainer):
 # Trainers and the two-phase driver
 
 
-def _trainer_kwargs(config: TrainConfig) -> dict:
-    """``config.trainer_kwargs`` over :data:`TRAINER_KWARGS`; unknown keys are refused."""
-    unknown = sorted(set(config.trainer_kwargs) - set(TRAINER_KWARGS))
-    if unknown:
-        raise ValueError(
-            f"config {config.name!r}: unknown trainer_kwargs {unknown} for trainer "
-            f"{config.trainer!r}; valid keys: {sorted(TRAINER_KWARGS)}"
-        )
-    return {**TRAINER_KWARGS, **config.trainer_kwargs}
-
-
 def make_content_loss(layer: str = CONTENT_LAYER, network: str = CONTENT_NETWORK,
                       weights="imagenet", normalize="imagenet"):
     """The VGG content term ``l_con``: a :class:`PerceptualLoss` on one layer.
@@ -316,23 +316,25 @@ def make_content_loss(layer: str = CONTENT_LAYER, network: str = CONTENT_NETWORK
 
 
 @register_trainer("idresnet_mse")
-def idresnet_mse_trainer(config: TrainConfig, network: keras.Model) -> IDResNetTrainer:
-    """Phase 1: ``network`` (an IDResNet, or its [0, 1] wrapper) with the MSE in [-1, 1], Adam."""
-    _trainer_kwargs(config)
+@uses_options(IDGANOptions)
+def idresnet_mse_trainer(config: TrainConfig, network: keras.Model,
+                         options: IDGANOptions) -> IDResNetTrainer:
+    """Phase 1: ``network`` (an IDResNet, or its [0, 1] wrapper) with the MSE in [-1, 1], Adam
+    (of the options, only their keys are checked: the MSE has weight 1 here)."""
     trainer = IDResNetTrainer(generator_of(network))
     trainer.compile(make_optimizer(config))
     return trainer
 
 
 @register_trainer("idgan")
-def idgan_trainer(config: TrainConfig, network: keras.Model) -> IDGAN:
+@uses_options(IDGANOptions)
+def idgan_trainer(config: TrainConfig, network: keras.Model, options: IDGANOptions) -> IDGAN:
     """Phase 2: ``network`` (the generator, or its [0, 1] wrapper) in an :class:`IDGAN`.
 
     The discriminator is ``srgan_discriminator`` on the training crop (``patch_size``) with the
-    generator's channels, updated by ``trainer_kwargs["discriminator_kwargs"]``; both networks
-    get Adam with the config's learning rate and schedule.
+    generator's channels, updated by ``options.discriminator_kwargs``; both networks get Adam
+    with the config's learning rate and schedule.
     """
-    kwargs = _trainer_kwargs(config)
     generator = generator_of(network)
     if config.target_size not in (None, config.patch_size):
         raise ValueError(
@@ -342,45 +344,47 @@ def idgan_trainer(config: TrainConfig, network: keras.Model) -> IDGAN:
         )
     discriminator = models.build("srgan_discriminator", **{
         "input_size": config.patch_size, "channels": int(generator.output_shape[-1]),
-        **kwargs["discriminator_kwargs"],
+        **options.discriminator_kwargs,
     })
     content_loss = None
-    if kwargs["content_weight"]:
-        content_loss = make_content_loss(kwargs["content_layer"], kwargs["content_network"],
-                                         kwargs["content_weights"], kwargs["content_normalize"])
+    if options.content_weight:
+        content_loss = make_content_loss(options.content_layer, options.content_network,
+                                         options.content_weights, options.content_normalize)
     gan = IDGAN(generator, discriminator, content_loss)
     gan.compile(make_optimizer(config), make_optimizer(config),
-                mse_weight=kwargs["mse_weight"], content_weight=kwargs["content_weight"],
-                adversarial_weight=kwargs["adversarial_weight"])
+                mse_weight=options.mse_weight, content_weight=options.content_weight,
+                adversarial_weight=options.adversarial_weight)
     return gan
 
 
 PHASE_DIRS = ("phase1_idresnet", "phase2_idgan")
 
 
-def phase_configs(config: TrainConfig) -> tuple[TrainConfig, TrainConfig]:
+def phase_configs(config: TrainConfig,
+                  options: IDGANOptions | None = None) -> tuple[TrainConfig, TrainConfig]:
     """The two runs of ``idgan_two_phase``: (phase 1 "idresnet_mse", phase 2 "idgan").
 
-    ``config.steps`` is the total; it is split in the ratio of ``trainer_kwargs["phase_steps"]``
+    ``config.steps`` is the total; it is split in the ratio of ``options.phase_steps``
     (the paper's 4e5 + 2e5 by default; exactly those numbers when ``steps`` is their sum).  Each
     phase decays its learning rate by ``lr_decay_factor`` once, ``lr_decay_at`` (0.5: halfway,
     as the paper) into the phase; so the top-level ``lr_decay_steps`` must stay empty.
     """
-    kwargs = _trainer_kwargs(config)
+    if options is None:
+        options = parse_options(IDGANTwoPhaseOptions, config.trainer, config.trainer_kwargs)
     if config.lr_decay_steps:
         raise ValueError(
             f"config {config.name!r}: the idgan_two_phase driver decays the learning rate "
-            f"lr_decay_at={kwargs['lr_decay_at']} into each phase; leave lr_decay_steps empty "
+            f"lr_decay_at={options.lr_decay_at} into each phase; leave lr_decay_steps empty "
             f"(got {list(config.lr_decay_steps)})"
         )
-    phase_steps = [int(s) for s in kwargs["phase_steps"]]
+    phase_steps = [int(s) for s in options.phase_steps]
     if len(phase_steps) != 2 or min(phase_steps) < 1:
         raise ValueError(f"trainer_kwargs phase_steps must be two positive step counts, got {phase_steps}")
     if config.steps < 2:
         raise ValueError(f"config {config.name!r}: two phases need steps >= 2, got {config.steps}")
     first = round(config.steps * phase_steps[0] / sum(phase_steps))
     first = min(max(first, 1), config.steps - 1)
-    fraction = float(kwargs["lr_decay_at"])
+    fraction = float(options.lr_decay_at)
 
     def phase(trainer, steps, number, what):
         decay_step = int(steps * fraction)
@@ -407,7 +411,7 @@ def _run_phase(config: TrainConfig, phase_dir: Path, resume: bool, progress: boo
     state = read_state(phase_dir)
     final = phase_dir / "final.keras"
     if resume and state is not None and int(state["step"]) >= config.steps and final.exists():
-        _check_resumable(json.loads((phase_dir / "config.json").read_text()), config, phase_dir)
+        check_resume(config, phase_dir, resume)
         denoiser = keras.saving.load_model(final)
         return TrainResult(denoiser, denoiser, phase_dir, int(state["step"]),
                            float(state.get("seconds", 0.0)))
@@ -416,8 +420,10 @@ def _run_phase(config: TrainConfig, phase_dir: Path, resume: bool, progress: boo
 
 
 @register_driver("idgan_two_phase")
+@uses_options(IDGANTwoPhaseOptions)
 def idgan_two_phase(config: TrainConfig, out_dir, resume: bool = False,
-                    progress: bool = True, datasets=None, callbacks=()) -> TrainResult:
+                    progress: bool = True, datasets=None, callbacks=(), *,
+                    options: IDGANTwoPhaseOptions) -> TrainResult:
     """Phase 1 (IDResNet, MSE) into ``out_dir/phase1_idresnet``, then phase 2 (IDGAN) into
     ``out_dir/phase2_idgan`` starting from phase 1's generator; see :func:`phase_configs`.
 
@@ -426,22 +432,10 @@ def idgan_two_phase(config: TrainConfig, out_dir, resume: bool = False,
     whichever phase was interrupted (a finished phase 1 is only reloaded).
     """
     out_dir = Path(out_dir)
-    first_config, second_config = phase_configs(config)
-    config_path = out_dir / "config.json"
-    if resume and config_path.exists():
-        saved = json.loads(config_path.read_text())
-        if saved.get("steps") != config.steps:
-            raise ValueError(
-                f"--resume {out_dir}: steps {config.steps} differs from the run's {saved.get('steps')}; "
-                "in a two-phase run the total fixes where phase 1 ends and both learning-rate "
-                "decays, so it cannot change. Use another --out."
-            )
-    elif not resume and any(read_state(out_dir / d) is not None for d in PHASE_DIRS):
-        raise FileExistsError(
-            f"{out_dir} already holds a two-phase run; pass --resume to continue it or choose another --out."
-        )
+    first_config, second_config = phase_configs(config, options)
+    check_resume(config, out_dir, resume, options)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(config.to_json())
+    (out_dir / "config.json").write_text(config.to_json())
 
     if progress:
         print(f"IDGAN phase 1: {first_config.steps} steps of IDResNet (MSE) -> {out_dir / PHASE_DIRS[0]}")

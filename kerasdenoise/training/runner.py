@@ -9,7 +9,10 @@ Resuming is exact.  The step of record is the trainable's own update counter
 the weights file with the network, so the step, the weights, the optimizer state (Adam moments,
 and with the counter the learning-rate schedule) can never disagree; ``state.json`` repeats it
 for readers.  The data stream is a pure function of (seed, patch index), so a resumed run
-rebuilds the pipeline at that step and sees the data it would have seen.
+rebuilds the pipeline at that step and sees the data it would have seen.  Every procedure
+(single runs, and the staged ones for their top folder and each stage) goes through one
+check, :func:`check_resume`: a folder that holds a run is continued only with ``resume=True``
+and only with the config it was started with, but for the budget.
 
 A checkpoint is written at the end of every epoch (``steps_per_epoch`` steps), after the
 epoch's row of ``history.csv``.  SIGINT (Ctrl-C) and SIGTERM do not raise in the middle of a
@@ -68,18 +71,24 @@ RESUMABLE_CHANGES = {"steps", "steps_per_epoch", "description", "val_batches", "
 SNAPSHOT_DIR = "snapshots"
 
 
-# Multi-stage procedures (cascade training, incremental evolution) are drivers: functions
-# ``driver(config, out_dir, resume, progress) -> TrainResult`` that call :func:`train` once per
-# stage, each stage in its own sub-directory so that a resume skips the finished stages.
-_DRIVERS = Registry("driver", (
-    "kerasdenoise.training.cascade",
-    "kerasdenoise.training.evolution",
-    "kerasdenoise.training.gan",
-))
+# Staged procedures (cascade training, incremental evolution, the two IDGAN phases) are drivers:
+# functions ``driver(config, out_dir, resume, progress, datasets, callbacks) -> TrainResult``
+# that call :func:`train` once per stage, each stage in its own sub-directory so that a resume
+# skips the finished stages (see kerasdenoise.training.trainers for the procedures).
+#: Every driver, by name: ``"module:function"``, imported on first use.
+DRIVERS = {
+    "cascade": "kerasdenoise.training.cascade:cascade_driver",
+    "evolution": "kerasdenoise.training.evolution:evolution_driver",
+    "idgan_two_phase": "kerasdenoise.training.gan:idgan_two_phase",
+}
+_DRIVERS = Registry("driver", DRIVERS)
+
+# Marks a definition as its table entry (checks the name; registers nothing).
+register_driver = _DRIVERS.entry
 
 
-def register_driver(name: str):
-    return _DRIVERS.register(name)
+def driver_names():
+    return _DRIVERS.names()
 
 
 def get_driver(name: str):
@@ -453,15 +462,66 @@ def init_from_weights(network: keras.Model, path) -> list[str]:
     return copied
 
 
-def _check_resumable(saved: dict, config: TrainConfig, out_dir: Path):
+def _canonical(value) -> str:
+    """JSON text independent of dict key order (config.json is written with sorted keys)."""
+    return json.dumps(value, sort_keys=True)
+
+
+def _checkpoints(out_dir: Path) -> list:
+    """The checkpoints of the run in ``out_dir``: its own and its stages' / phases'
+    (``checkpoints/state.json`` files at any depth)."""
+    if not out_dir.is_dir():
+        return []
+    return sorted(out_dir.glob(f"**/{CHECKPOINT_STATE}"))
+
+
+def check_resume(config: TrainConfig, out_dir, resume: bool, options=None) -> None:
+    """The one resume check of every training procedure, before anything is written.
+
+    ``out_dir`` holds a run (a checkpoint of its own or of one of its stages or phases):
+    without ``resume`` that is a FileExistsError.  With ``resume``, the config must equal the
+    run's ``config.json`` except in :data:`RESUMABLE_CHANGES` (the budget and its
+    bookkeeping) and in the options the procedure lists as ``resumable`` (step budgets of
+    stages); a procedure's ``fixed_on_resume`` fields may not change either (the two-phase
+    run's total ``steps``).  Otherwise a ValueError names what differs.  ``options``: the
+    procedure's options (dataclass or instance; default: those of ``config.trainer``).
+    """
+    from kerasdenoise.training.trainers import options_class
+
+    out_dir = Path(out_dir)
+    held = _checkpoints(out_dir)
+    if held and not resume:
+        steps = ", ".join(
+            f"{path.parent.parent.relative_to(out_dir).as_posix() or '.'} at step "
+            f"{json.loads(path.read_text()).get('step', '?')}" for path in held[:4])
+        raise FileExistsError(
+            f"{out_dir} already holds a run ({steps}); pass --resume to continue it or choose "
+            "another --out."
+        )
+    config_path = out_dir / "config.json"
+    if not (resume and held and config_path.exists()):
+        return
+    saved = json.loads(config_path.read_text())
+    if options is None:
+        options = options_class(config.trainer)
+    fixed = dict(options.fixed_on_resume)
+    may_change = RESUMABLE_CHANGES - set(fixed)
     current = config.to_dict()
-    changed = sorted(k for k in current
-                     if k not in RESUMABLE_CHANGES
-                     and json.dumps(saved.get(k), sort_keys=True) != json.dumps(current[k], sort_keys=True))
+    changed = [k for k in sorted(current)
+               if k not in may_change and k != "trainer_kwargs"
+               and _canonical(saved.get(k)) != _canonical(current[k])]
+    saved_kwargs, kwargs = saved.get("trainer_kwargs") or {}, current["trainer_kwargs"]
+    changed += [f"trainer_kwargs.{k}" for k in sorted(set(saved_kwargs) | set(kwargs))
+                if k not in options.resumable
+                and (k in saved_kwargs, _canonical(saved_kwargs.get(k)))
+                != (k in kwargs, _canonical(kwargs.get(k)))]
     if changed:
+        allowed = sorted(may_change) + [f"trainer_kwargs.{k}" for k in sorted(options.resumable)]
+        why = "".join(f" ({key} cannot change: {reason})" for key, reason in fixed.items()
+                      if key in changed)
         raise ValueError(
-            f"--resume: the config of {out_dir} differs in {changed}; only {sorted(RESUMABLE_CHANGES)} "
-            "may change when resuming. Use another --out for a different experiment."
+            f"--resume: the config of {out_dir} differs in {changed}; only {allowed} may change "
+            f"when resuming{why}. Use another --out for a different experiment."
         )
 
 
@@ -526,21 +586,18 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
     (cascade stages, evolution steps); ``datasets`` overrides :func:`make_datasets` with a
     ``(stream_factory(step), val)`` pair.
     """
+    from kerasdenoise.training.trainers import procedure_options
+
     out_dir = Path(out_dir)
+    procedure_options(config)  # an unknown procedure or option fails before anything is written
     driver = get_driver(config.trainer) if network is None else None
     if driver is not None:
         return driver(config, out_dir, resume=resume, progress=progress, datasets=datasets,
                       callbacks=callbacks)
+    check_resume(config, out_dir, resume)
     state = read_state(out_dir)
-    if state is not None and not resume:
-        raise FileExistsError(
-            f"{out_dir} already holds a run (step {state['step']}); pass --resume to continue it "
-            "or choose another --out."
-        )
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / "config.json"
-    if resume and state is not None and config_path.exists():
-        _check_resumable(json.loads(config_path.read_text()), config, out_dir)
     if state is None and (out_dir / "history.csv").exists():
         (out_dir / "history.csv").unlink()  # a run that never reached a checkpoint starts over
     config_path.write_text(config.to_json())
@@ -601,7 +658,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
             trainable.fit(
                 train_stream(checkpoint.step), initial_epoch=first_epoch, epochs=end_epoch,
                 steps_per_epoch=n_steps, validation_data=val, callbacks=all_callbacks,
-                verbose=1 if progress else 0, shuffle=False,  # the stream is already shuffled
+                verbose=_fit_verbose(progress), shuffle=False,  # the stream is already shuffled
             )
             if checkpoint.bad_loss is not None:
                 key, value = checkpoint.bad_loss
@@ -700,6 +757,16 @@ def save_model_atomic(model: keras.Model, path):
     tmp = path.with_name("tmp-" + path.name)  # keeps the .keras suffix that save() wants
     model.save(tmp)
     os.replace(tmp, path)
+
+
+def _fit_verbose(progress: bool) -> int:
+    """Keras ``fit`` verbosity: the live bar on a terminal or in a notebook, one line per epoch
+    in a log or pipe (Keras redraws its bar there on every update), nothing without ``progress``."""
+    if not progress:
+        return 0
+    isatty = getattr(sys.stdout, "isatty", None)
+    notebook = type(sys.stdout).__module__.startswith("ipykernel")
+    return 1 if notebook or (isatty is not None and isatty()) else 2
 
 
 def _main_thread():

@@ -1,10 +1,33 @@
-"""Trainers turn a denoising network into the compiled ``keras.Model`` that ``fit`` runs.
+"""Training procedures: how a network is trained, named by ``config.trainer``, with options.
 
-The plain case compiles the network itself with the config's loss. Papers that need more
-(a joint MSE + perceptual loss, a GAN) register a trainer that wraps the network in a
-``keras.Model`` subclass with its own ``train_step``. Every trainable exposes the bare network
-as ``.denoiser`` (the plain case *is* the network: see :func:`denoiser_of`); that is what gets
-saved as ``final.keras`` and evaluated.
+A *procedure* is what a config's ``trainer`` field names, with its options in
+``trainer_kwargs``: ``supervised`` (plain: the network compiled with the config's loss),
+``joint_loss`` (pixel + VGG perceptual loss, ResUNet paper), ``joint_classifier_loss`` (the
+gated conv-deconv paper's classifier-feature loss), ``idgan_two_phase`` (IDResNet with the MSE,
+then IDGAN: its phases ``idresnet_mse`` and ``idgan`` are procedures too), ``cascade``
+(DN-ResNet grown block by block) and ``evolution`` (DN-ResNet -> DS-DN-ResNet).
+
+Each procedure declares its options as a frozen dataclass (a subclass of :class:`Options`:
+field names = the ``trainer_kwargs`` keys it understands, defaults = the papers' settings).
+:func:`procedure_options` turns ``config.trainer`` + ``config.trainer_kwargs`` into that
+dataclass; :func:`parse_options` is the one check of the keys (an unknown or misspelt key is a
+ValueError naming the procedure, the bad keys and the valid ones).  The decorator
+:func:`uses_options` hands a procedure its parsed options.
+
+Procedures come in two kinds, both called with the config first:
+
+- single-run ones (*trainers*, declared in :data:`TRAINERS`):
+  ``trainer(config, network) -> keras.Model``, the compiled model that ``fit`` runs.  The plain
+  case compiles the network itself; the others wrap it in a ``keras.Model`` subclass with its
+  own ``train_step``.  Every trainable exposes the bare network as ``.denoiser`` (the plain
+  case *is* the network: see :func:`denoiser_of`); that is what gets saved as ``final.keras``.
+- staged ones (*drivers*, declared in ``runner.DRIVERS``):
+  ``driver(config, out_dir, resume, progress, datasets, callbacks) -> TrainResult``, which run
+  :func:`kerasdenoise.training.runner.train` once per stage / phase, each in a sub-directory.
+
+Every procedure honours ``config.recipe`` (:mod:`kerasdenoise.training.recipe`): networks are
+built through ``runner.build_network`` / ``recipe.network_kwargs`` and optimizers through
+:func:`make_optimizer`.
 
 The runner's step of record is the trainable's update counter, :func:`step_counter`: the
 optimizer's ``iterations`` (one per ``train_step``), or ``trainable.step_counter()`` for
@@ -13,24 +36,147 @@ trainables with several optimizers (a GAN), which must return a variable that gr
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
+from dataclasses import dataclass
+from typing import ClassVar
+
 import keras
 
 from kerasdenoise._registry import Registry
 from kerasdenoise.losses import get_loss
 
-_TRAINERS = Registry("trainer", (
-    "kerasdenoise.training.joint",
-    "kerasdenoise.training.gan",
-    "kerasdenoise.training.transfer",
-))
+#: Every trainer, by name: ``"module:function"``, imported on first use.
+TRAINERS = {
+    "supervised": "kerasdenoise.training.trainers:supervised_trainer",
+    "joint_loss": "kerasdenoise.training.joint:joint_loss_trainer",
+    "idresnet_mse": "kerasdenoise.training.gan:idresnet_mse_trainer",
+    "idgan": "kerasdenoise.training.gan:idgan_trainer",
+    "joint_classifier_loss": "kerasdenoise.training.transfer:joint_classifier_loss_trainer",
+}
+_TRAINERS = Registry("trainer", TRAINERS)
 
-
-def register_trainer(name: str):
-    return _TRAINERS.register(name)
+# Marks a definition as its table entry (checks the name; registers nothing).
+register_trainer = _TRAINERS.entry
 
 
 def trainer_names():
     return _TRAINERS.names()
+
+
+# --------------------------------------------------------------------------------------------
+# Procedures and their options
+
+
+@dataclass(frozen=True)
+class Options:
+    """The options of a procedure that has none (``supervised``); the base of every options
+    dataclass.
+
+    Class attributes a procedure may set: ``resumable``, the option names a resumed run may
+    change (step budgets); ``fixed_on_resume``, ``{config field: why}`` for config fields that
+    a resume may change in general (:data:`~kerasdenoise.training.runner.RESUMABLE_CHANGES`)
+    but not for this procedure.
+    """
+
+    resumable: ClassVar[frozenset] = frozenset()
+    fixed_on_resume: ClassVar[dict] = {}
+
+    @classmethod
+    def names(cls) -> list:
+        """The option names (the ``trainer_kwargs`` keys this procedure understands)."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+def parse_options(options_class: type, procedure: str, kwargs: dict | None) -> Options:
+    """``options_class(**kwargs)``; unknown keys: ValueError naming ``procedure``, the unknown
+    keys and the valid ones.  The one check of every procedure's ``trainer_kwargs``."""
+    import difflib
+
+    kwargs = dict(kwargs or {})
+    valid = options_class.names()
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        hints = [f"{close[0]!r} for {key!r}" for key in unknown
+                 for close in [difflib.get_close_matches(key, valid, 1)] if close]
+        raise ValueError(
+            f"training procedure {procedure!r}: unknown trainer_kwargs {unknown}"
+            + (f" (did you mean {', '.join(hints)}?)" if hints else "")
+            + f"; valid options: {', '.join(valid) if valid else 'none (leave trainer_kwargs empty)'}"
+        )
+    return options_class(**kwargs)
+
+
+def uses_options(options_class: type):
+    """Decorator of a procedure ``fn(config, ..., options)``: the decorated procedure is called
+    as ``fn(config, ...)`` and passes ``options=parse_options(options_class, ...)`` of the
+    config's ``trainer_kwargs``; its ``.options`` is ``options_class``."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def procedure(config, *args, **kwargs):
+            options = parse_options(options_class, config.trainer, config.trainer_kwargs)
+            return fn(config, *args, options=options, **kwargs)
+
+        procedure.options = options_class
+        return procedure
+
+    return wrap
+
+
+def procedure_names() -> list:
+    """Every training procedure (single-run trainers and staged drivers), sorted."""
+    from kerasdenoise.training.runner import driver_names
+
+    return sorted(set(trainer_names()) | set(driver_names()))
+
+
+def get_procedure(name: str):
+    """The procedure ``config.trainer = name`` runs: a driver (staged) or a trainer; unknown
+    names: ValueError listing every procedure."""
+    from kerasdenoise.training.runner import get_driver
+
+    driver = get_driver(name)
+    if driver is not None:
+        return driver
+    if name in _TRAINERS:
+        return _TRAINERS.get(name)
+    raise ValueError(f"unknown training procedure (config.trainer) {name!r}; valid: "
+                     f"{', '.join(procedure_names())}")
+
+
+def options_class(name: str) -> type:
+    """The options dataclass of procedure ``name``."""
+    return getattr(get_procedure(name), "options", Options)
+
+
+def procedure_options(config) -> Options:
+    """``config.trainer`` + ``config.trainer_kwargs`` as the procedure's frozen options
+    dataclass (unknown procedure or option: ValueError listing the valid ones)."""
+    return parse_options(options_class(config.trainer), config.trainer, config.trainer_kwargs)
+
+
+class Unsaved:
+    """Holds a callable (a frozen loss) out of Keras' sight.
+
+    Keras tracks layers assigned to a model (their weights would join the trainable's
+    variables) and ``save_weights`` walks every attribute that is a Keras object, a
+    ``keras.losses.Loss`` included, and with it the VGG or classifier it holds: a frozen
+    extractor would add its weights to every checkpoint (~80 MB for VGG19) and would have to
+    match at load time.  Behind this plain object it is only called; it is rebuilt from the
+    config instead, so checkpoints hold the trained networks and their optimizers only (one
+    layout whichever losses are used).
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+
+# --------------------------------------------------------------------------------------------
+# The plain procedure and the helpers every procedure uses
 
 
 def make_optimizer(config, learning_rate=None):
@@ -48,9 +194,9 @@ def make_optimizer(config, learning_rate=None):
     raise ValueError(f"unknown optimizer {config.optimizer!r}; valid: adam, sgd")
 
 
-@register_trainer("supervised")
-def supervised_trainer(config, network):
-    """The network itself, compiled with the config's loss and a PSNR metric."""
+@uses_options(Options)
+def supervised_trainer(config, network, options: Options):
+    """The network itself, compiled with the config's loss and a PSNR metric (no options)."""
     from kerasdenoise.metrics import PSNRMetric
 
     network.compile(
@@ -71,6 +217,13 @@ def denoiser_of(trainable: keras.Model) -> keras.Model:
 
 
 def make_trainable(config, network) -> keras.Model:
+    """The compiled model of a single-run procedure (``config.trainer``) around ``network``."""
+    if config.trainer not in _TRAINERS:
+        get_procedure(config.trainer)  # unknown: the error lists every procedure
+        raise ValueError(
+            f"training procedure {config.trainer!r} is staged (it runs train() per stage); "
+            f"it has no single trainable. Single-run procedures: {', '.join(trainer_names())}"
+        )
     return _TRAINERS.get(config.trainer)(config, network)
 
 

@@ -17,11 +17,13 @@ loss of :mod:`kerasdenoise.losses.classifier`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 
 from kerasdenoise import models
 from kerasdenoise.models.gated_convdeconv import init_classifier_from_denoiser
-from kerasdenoise.training.trainers import make_optimizer, register_trainer
+from kerasdenoise.training.trainers import Options, make_optimizer, register_trainer, uses_options
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -156,12 +158,20 @@ def compare_initializations(denoiser: keras.Model, dataset, steps: int, num_clas
 # --------------------------------------------------------------------------------------------
 # The perceptual-loss denoiser: JointLossDenoiser with the classifier-feature loss
 
-# trainer_kwargs of "joint_classifier_loss" and their defaults.
-CLASSIFIER_TRAINER_KWARGS = {"lambda_mse": 0.0, "feature_weight": 1.0}
+
+@dataclass(frozen=True)
+class JointClassifierLossOptions(Options):
+    """``trainer_kwargs`` of the procedure ``joint_classifier_loss``: the weights of the MSE
+    (0: the paper trains its perceptual variant on the feature distance alone) and of the
+    feature distance."""
+
+    lambda_mse: float = 0.0
+    feature_weight: float = 1.0
 
 
 @register_trainer("joint_classifier_loss")
-def joint_classifier_loss_trainer(config, network):
+@uses_options(JointClassifierLossOptions)
+def joint_classifier_loss_trainer(config, network, options: JointClassifierLossOptions):
     """``JointLossDenoiser(network, get_loss(config.loss, **config.loss_kwargs))``.
 
     The trainer ``"joint_loss"`` always builds a VGG :class:`PerceptualLoss`; this one takes the
@@ -175,17 +185,10 @@ def joint_classifier_loss_trainer(config, network):
     from kerasdenoise.losses import get_loss
     from kerasdenoise.training.joint import JointLossDenoiser
 
-    unknown = sorted(set(config.trainer_kwargs) - set(CLASSIFIER_TRAINER_KWARGS))
-    if unknown:
-        raise ValueError(
-            f"trainer 'joint_classifier_loss': unknown trainer_kwargs {unknown}; valid: "
-            f"{sorted(CLASSIFIER_TRAINER_KWARGS)}"
-        )
-    options = {**CLASSIFIER_TRAINER_KWARGS, **config.trainer_kwargs}
     feature_loss = get_loss(config.loss, **config.loss_kwargs)
     trainable = JointLossDenoiser(
-        network, feature_loss, lambda_mse=options["lambda_mse"],
-        feature_weight=options["feature_weight"], feature_name="features",
+        network, feature_loss, lambda_mse=options.lambda_mse,
+        feature_weight=options.feature_weight, feature_name="features",
     )
     trainable.compile(optimizer=make_optimizer(config))
     return trainable

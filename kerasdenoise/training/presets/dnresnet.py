@@ -18,7 +18,7 @@ Validation: 33x33 patches of CBSD68 (Y).
 - Table 3 (DN vs DS-DN vs DS-DN-os): ``dsdnresnet-evolve-blind`` (incremental evolution of the
   blind DN-ResNet-13), ``dsdnresnet-oneshot-blind`` (all blocks at once, same total
   fine-tuning), ``dsdnresnet-evolve-blind-edge-a`` (DS-DN + 'edge-a').  They start from the
-  cascade run in ``runs/<cascade preset>`` (``tools/train.py``'s default ``--out``); point
+  cascade run in ``runs/<cascade preset>`` (``kerasdenoise-train``'s default ``--out``); point
   elsewhere with ``--set trainer_kwargs.init=PATH``.
 - JPEG artifact removal (Sec. 4.4): ``dnresnet-cascade-jpeg``, JPEG quality 10..40 (the paper
   uses CLIC with JPEG / JPEG 2000 / BPG; here JPEG only, tested on LIVE1 / classic5).
@@ -49,7 +49,7 @@ the per-stage budget for information: the drivers use it only where ``trainer_kw
 """
 from __future__ import annotations
 
-from kerasdenoise.training.configs import TrainConfig, get_preset, register_preset
+from kerasdenoise.training.configs import TrainConfig
 
 GAUSSIAN_SIGMAS = (10, 25, 50, 75)
 POISSON_PEAKS = (1, 2, 4, 8)
@@ -102,6 +102,14 @@ CPU_FINETUNE_STEPS = 100
 CPU_LEARNING_RATE = 1e-4
 CPU_NOTE = " -cpu budget for the 2-core machine: a reduced-budget run, far from converged."
 
+#: Every preset of this module, in the order they are declared below.
+PRESETS: list[TrainConfig] = []
+
+
+def _add(config: TrainConfig) -> TrainConfig:
+    PRESETS.append(config)
+    return config
+
 
 def _cascade_kwargs(cpu: bool, one_shot: bool = False) -> dict:
     if one_shot:
@@ -115,19 +123,19 @@ def _cascade_kwargs(cpu: bool, one_shot: bool = False) -> dict:
             "final_steps": FINAL_STEPS, "improvement": 0.03, "window": WINDOW}
 
 
-def _register_pair(name: str, description: str, cpu_description: str, **fields) -> TrainConfig:
-    """Register ``name`` (paper scale) and ``name-cpu``; ``fields`` may hold callables of cpu.
+def _add_pair(name: str, description: str, cpu_description: str, **fields) -> TrainConfig:
+    """Add ``name`` (paper scale) and ``name-cpu``; ``fields`` may hold callables of cpu.
     Returns the paper-scale config."""
 
     def resolve(cpu):
         return {k: (v(cpu) if callable(v) else v) for k, v in fields.items()}
 
-    paper = register_preset(TrainConfig(name=name, description=description,
-                                        steps_per_epoch=1000, **{**_COMMON, **resolve(False)}))
-    register_preset(TrainConfig(name=f"{name}-cpu", description=cpu_description + CPU_NOTE,
-                                steps_per_epoch=50,
-                                **{**_COMMON, **resolve(True),
-                                   "learning_rate": CPU_LEARNING_RATE}))
+    paper = _add(TrainConfig(name=name, description=description,
+                             steps_per_epoch=1000, **{**_COMMON, **resolve(False)}))
+    _add(TrainConfig(name=f"{name}-cpu", description=cpu_description + CPU_NOTE,
+                     steps_per_epoch=50,
+                     **{**_COMMON, **resolve(True),
+                        "learning_rate": CPU_LEARNING_RATE}))
     return paper
 
 
@@ -139,11 +147,11 @@ def _cascade_budget(cpu: bool) -> str:
             f"(3 % rule), {FINAL_STEPS} for the 13-layer net")
 
 
-def _register_cascade(key: str, noise: str, what: str, loss: str = "mse"):
+def _add_cascade(key: str, noise: str, what: str, loss: str = "mse"):
     loss_note = "" if loss == "mse" else f", loss {loss}"
     text = lambda cpu: (f"DN-ResNet cascade 3 -> 13 layers, {what}{loss_note}: "  # noqa: E731
                         f"{_cascade_budget(cpu)}; batch 64, Adam 1e-4. Writes dnresnet3..13.keras.")
-    return _register_pair(
+    return _add_pair(
         f"dnresnet-cascade-{key}", text(False), text(True),
         trainer="cascade", trainer_kwargs=lambda cpu: _cascade_kwargs(cpu), noise=noise, loss=loss,
         steps=lambda cpu: CPU_STAGE_STEPS if cpu else STAGE_STEPS,
@@ -152,10 +160,10 @@ def _register_cascade(key: str, noise: str, what: str, loss: str = "mse"):
 
 # Table 1 (and the non-blind column of Table 2): one cascade per noise level.
 for _key, _spec in NON_BLIND.items():
-    _register_cascade(_key, _spec, f"non-blind {_spec}")
+    _add_cascade(_key, _spec, f"non-blind {_spec}")
 
 # Table 1, '13-layer-os': one-shot training of DN-ResNet-13 (sigma 25).
-_register_pair(
+_add_pair(
     "dnresnet13-oneshot-s25",
     f"DN-ResNet-13 trained in one shot from N(0, 0.001) (Table 1 '13-layer-os'), Gaussian sigma "
     f"25: {CASCADE_MAX_STEPS} steps (the cascade's largest total), batch 64, Adam 1e-4.",
@@ -168,16 +176,16 @@ _register_pair(
 
 # Table 2's non-blind column at sigma 15 (the issue's grid; not one of the paper's 16 levels,
 # so it stays out of BLIND_SPEC).
-_register_cascade("s15", gaussian_spec(15), f"non-blind {gaussian_spec(15)}")
+_add_cascade("s15", gaussian_spec(15), f"non-blind {gaussian_spec(15)}")
 
 # Table 2: blind models (MSE, edge-a, edge-b).
-BLIND_CASCADE = _register_cascade("blind", BLIND_SPEC,
-                                  "blind (the 16 Gaussian / Poisson / Poisson-Gaussian levels)")
-_register_cascade("blind-edge-a", BLIND_SPEC, "blind", loss="edge-a")
-_register_cascade("blind-edge-b", BLIND_SPEC, "blind", loss="edge-b")
+BLIND_CASCADE = _add_cascade("blind", BLIND_SPEC,
+                             "blind (the 16 Gaussian / Poisson / Poisson-Gaussian levels)")
+_add_cascade("blind-edge-a", BLIND_SPEC, "blind", loss="edge-a")
+_add_cascade("blind-edge-b", BLIND_SPEC, "blind", loss="edge-b")
 
 # Compressed image restoration (Sec. 4.4): JPEG quality 10..40.
-_register_cascade("jpeg", JPEG_SPEC, "JPEG artifact removal (quality 10..40)")
+_add_cascade("jpeg", JPEG_SPEC, "JPEG artifact removal (quality 10..40)")
 
 
 # Table 3: DS-DN-ResNet by incremental evolution of the blind DN-ResNet-13, and one-shot.
@@ -190,7 +198,7 @@ def _evolution_kwargs(source: str, one_shot: bool):
     return kwargs
 
 
-def _register_evolution(name: str, source: str, one_shot: bool, loss: str = "mse"):
+def _add_evolution(name: str, source: str, one_shot: bool, loss: str = "mse"):
     how = ("all 5 ResBlocks replaced at once, then fine-tuned (DS-DN-os)" if one_shot else
            "ResBlocks replaced by DS-ResBlocks one at a time from the tail, fine-tuned after each")
     loss_note = "" if loss == "mse" else f", loss {loss}"
@@ -201,7 +209,7 @@ def _register_evolution(name: str, source: str, one_shot: bool, loss: str = "mse
         return (f"DS-DN-ResNet-13 from runs/{source}{'-cpu' if cpu else ''}: {how}{loss_note}; "
                 f"{budget}, batch 64, Adam 1e-4, blind noise.")
 
-    return _register_pair(
+    return _add_pair(
         name, text(False), text(True),
         trainer="evolution", trainer_kwargs=_evolution_kwargs(source, one_shot),
         model="ds_dnresnet", model_kwargs={"blocks": 5, "channels": 1, "base_padding": "valid"},
@@ -210,10 +218,10 @@ def _register_evolution(name: str, source: str, one_shot: bool, loss: str = "mse
     )
 
 
-BLIND_EVOLUTION = _register_evolution("dsdnresnet-evolve-blind", "dnresnet-cascade-blind", one_shot=False)
-_register_evolution("dsdnresnet-oneshot-blind", "dnresnet-cascade-blind", one_shot=True)
-_register_evolution("dsdnresnet-evolve-blind-edge-a", "dnresnet-cascade-blind-edge-a",
-                    one_shot=False, loss="edge-a")
+BLIND_EVOLUTION = _add_evolution("dsdnresnet-evolve-blind", "dnresnet-cascade-blind", one_shot=False)
+_add_evolution("dsdnresnet-oneshot-blind", "dnresnet-cascade-blind", one_shot=True)
+_add_evolution("dsdnresnet-evolve-blind-edge-a", "dnresnet-cascade-blind-edge-a",
+               one_shot=False, loss="edge-a")
 
 
 # The shipped blind models: the same recipe (cascade at the paper's fixed lr 1e-4, then incremental
@@ -226,7 +234,7 @@ LONG_NOTE = (" -cpu-long budget (about an hour on one core of the 2-core machine
              "run, under 10 % of the paper-scale steps.")
 
 # The paper-scale blind presets with the -cpu-long budgets (every other field as they are).
-register_preset(BLIND_CASCADE.replace(
+_add(BLIND_CASCADE.replace(
     name="dnresnet-cascade-blind-cpu-long",
     description=(f"DN-ResNet cascade 3 -> 13 layers, blind (the 16 Gaussian / Poisson / "
                  f"Poisson-Gaussian levels): {LONG_BASE_STEPS} steps for the 3-layer net, up to "
@@ -237,7 +245,7 @@ register_preset(BLIND_CASCADE.replace(
                     "window": LONG_WINDOW},
     steps=LONG_STAGE_STEPS, steps_per_epoch=250,
 ))
-register_preset(BLIND_EVOLUTION.replace(
+_add(BLIND_EVOLUTION.replace(
     name="dsdnresnet-evolve-blind-cpu-long",
     description=("DS-DN-ResNet-13 from runs/dnresnet-cascade-blind-cpu-long: ResBlocks replaced by "
                  f"DS-ResBlocks one at a time from the tail, fine-tuned after each; "
@@ -268,10 +276,10 @@ SHIPPED_STEPS = 12_000  # about 2.2 hours of the 2-core CPU for DS-DN-ResNet-13 
 SHIPPED_STEPS_DN = 19_000  # DN-ResNet-13 (3 channels too): about 0.75 s a step
 
 
-def _register_shipped(name: str, what: str, model_kwargs: dict, steps: int, data=SHIPPED_DATA):
+def _add_shipped(name: str, what: str, model_kwargs: dict, steps: int, data=SHIPPED_DATA):
     """``name`` (paper recipe) and ``name-fast``, same network, data and noise."""
     where = f"{data['color'].upper() if data['color'] == 'y' else data['color']} of {data['train_data']}"
-    register_preset(TrainConfig(
+    _add(TrainConfig(
         name=name,
         description=(f"{what}, blind Gaussian sigma 0-55 (more weight below 25), {where}, paper "
                      f"recipe: 33x33 -> 17x17 'valid' patches, batch 64, N(0, 0.001) weights, "
@@ -280,7 +288,7 @@ def _register_shipped(name: str, what: str, model_kwargs: dict, steps: int, data
         patch_size=33, target_size=17, batch_size=64, learning_rate=1e-4,
         steps=steps, steps_per_epoch=250, snapshot_every=500, **data,
     ))
-    return register_preset(TrainConfig(
+    return _add(TrainConfig(
         name=f"{name}-fast",
         description=(f"{what}, blind Gaussian sigma 0-55 (more weight below 25), {where}, "
                      f"{steps} steps." + FAST_NOTE),
@@ -289,20 +297,20 @@ def _register_shipped(name: str, what: str, model_kwargs: dict, steps: int, data
     ))
 
 
-_register_shipped("dsdnresnet13-blind", "DS-DN-ResNet-13 trained in one shot",
-                  {"ds_blocks": 5, "channels": 1}, SHIPPED_STEPS)
-_register_shipped("dnresnet13-blind", "DN-ResNet-13 trained in one shot", {"channels": 1},
-                  SHIPPED_STEPS_DN)
+SHIPPED_DS_FAST = _add_shipped("dsdnresnet13-blind", "DS-DN-ResNet-13 trained in one shot",
+                               {"ds_blocks": 5, "channels": 1}, SHIPPED_STEPS)
+SHIPPED_DN_FAST = _add_shipped("dnresnet13-blind", "DN-ResNet-13 trained in one shot", {"channels": 1},
+                               SHIPPED_STEPS_DN)
 # Color: the 3-channel DN-ResNet-13 (161,731 weights) on RGB CBSD432; LIVE1 patches for the
 # validation curve (CBSD68, the test set, stays out of training decisions).
-_register_shipped("color-dnresnet13-blind", "RGB DN-ResNet-13 trained in one shot",
-                  {"channels": 3}, SHIPPED_STEPS_DN,
-                  data={**SHIPPED_DATA, "train_data": "CBSD432", "val_data": "LIVE1",
-                        "color": "rgb"})
+_add_shipped("color-dnresnet13-blind", "RGB DN-ResNet-13 trained in one shot",
+             {"channels": 3}, SHIPPED_STEPS_DN,
+             data={**SHIPPED_DATA, "train_data": "CBSD432", "val_data": "LIVE1",
+                   "color": "rgb"})
 
 # Color from the shipped gray model (models/opponent.py): the frozen gray DS-DN-ResNet-13 on
 # luminance, a half-resolution chroma network trained on RGB CBSD432.
-register_preset(TrainConfig(
+_add(TrainConfig(
     name="color-opponent-blind-fast",
     description=("RGB: the shipped gray DS-DN-ResNet-13 (frozen) on the luminance of an opponent "
                  "transform, a half-resolution chroma network (6 ResBlocks x 32) guided by it; "
@@ -319,12 +327,27 @@ register_preset(TrainConfig(
 # benchmarks/saved_runs, 135.8 minutes) continued by a second warm-up + cosine schedule at half
 # the peak rate, on a fresh patch stream (seed 1); its weights are the starting point.
 LONG_FROM = "benchmarks/saved_runs/dsdnresnet13-blind-fast/final.keras"
-LONG_STEPS = 38_000  # about 80 minutes at 0.125 s a step (oneDNN on)
-register_preset(get_preset("dsdnresnet13-blind-fast").replace(
+LONG_STEPS = 28_000  # about an hour at 0.125 s a step (oneDNN on)
+_add(SHIPPED_DS_FAST.replace(
     name="dsdnresnet13-blind-fast-long",
     description=(f"DS-DN-ResNet-13, blind Gaussian sigma 0-55 (more weight below 25), Y of "
                  f"Train400+CBSD432: the 12,000-step dsdnresnet13-blind-fast run ({LONG_FROM}) "
                  f"continued for {LONG_STEPS} steps with a second warm-up and cosine decay from "
                  f"5e-4, patch seed 1." + FAST_NOTE.replace("Adam 1e-3", "Adam 5e-4")),
     init_weights=LONG_FROM, steps=LONG_STEPS, learning_rate=5e-4, seed=1, snapshot_every=2000,
+))
+
+# DN-ResNet-13 from the shipped DS model, the cascade way: its trained 3-layer base (conv1, conv2,
+# output) inherited, the five standard ResBlocks inserted at the identity (zero closing layers)
+# and the whole network trained on; the DS run's minutes count in its budget.
+FROM_DS = "exported_models/ds_dnresnet13_blind/model.keras"
+FROM_DS_STEPS = 7_000
+_add(SHIPPED_DN_FAST.replace(
+    name="dnresnet13-blind-fast-from-ds",
+    description=(f"DN-ResNet-13, blind Gaussian sigma 0-55 (more weight below 25), Y of "
+                 f"Train400+CBSD432: the 3-layer base of the shipped DS-DN-ResNet-13 ({FROM_DS}) "
+                 f"with five ResBlocks inserted at the identity, {FROM_DS_STEPS} steps, patch seed 2."
+                 + FAST_NOTE.replace("Adam 1e-3", "Adam 5e-4")),
+    model_kwargs={**SHIPPED_DN_FAST.model_kwargs, "identity_blocks": [1, 2, 3, 4, 5]},
+    init_weights=FROM_DS, steps=FROM_DS_STEPS, learning_rate=5e-4, seed=2, snapshot_every=2000,
 ))

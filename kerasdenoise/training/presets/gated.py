@@ -15,10 +15,7 @@ settings already separates the two models (train MSE 0.0096 with DSC vs 0.023 wi
 steps.  The perceptual-loss presets need a trained classifier (see
 :func:`kerasdenoise.training.transfer.train_feature_classifier`) at ``loss_kwargs.classifier_path``.
 """
-from kerasdenoise.training.configs import TrainConfig, register_preset
-
-# Registers the trainer "joint_classifier_loss" that the perceptual presets use.
-import kerasdenoise.training.transfer  # noqa: F401,E402
+from kerasdenoise.training.configs import TrainConfig
 
 NOISE = "gaussian:sigma=25+saltpepper:amount=0.05"
 DSC_GATES = [0.1, 0.2, 0.3, 0.4]
@@ -34,39 +31,43 @@ CPU_STEPS = 3000  # ~0.15-0.3 s/step on the 2-core reference machine: 10-15 minu
 
 
 def _gated(name, gates, steps, description):
-    return register_preset(TrainConfig(
+    return TrainConfig(
         name=name, description=description,
         model_kwargs={"gates": gates, "channels": 3, "learnable_gates": False},
         steps=steps, steps_per_epoch=min(500, steps), **_COMMON,
-    ))
+    )
 
 
-_gated("gated-dsc", DSC_GATES, PAPER_STEPS,
-       "Gated conv-deconv (10 layers, DSC gates 0.1-0.4), 64x64 CBSD432 RGB crops, Gaussian "
-       "sigma 25 + 5% salt-and-pepper, batch 10, SGD, 10k steps as in the paper (Fig. 6, blue).")
-_gated("gated-nodsc", None, PAPER_STEPS,
-       "The same 10-layer conv-deconv without connections (Fig. 6, red); pair of gated-dsc.")
-_gated("gated-cpu-dsc", DSC_GATES, CPU_STEPS,
-       "gated-dsc at a CPU budget: 3k steps of batch 10 (10-15 minutes on 2 cores).")
-_gated("gated-cpu-nodsc", None, CPU_STEPS,
-       "gated-nodsc at a CPU budget (same steps, data and seed as gated-cpu-dsc).")
+_DENOISERS = (
+    _gated("gated-dsc", DSC_GATES, PAPER_STEPS,
+           "Gated conv-deconv (10 layers, DSC gates 0.1-0.4), 64x64 CBSD432 RGB crops, Gaussian "
+           "sigma 25 + 5% salt-and-pepper, batch 10, SGD, 10k steps as in the paper (Fig. 6, blue)."),
+    _gated("gated-nodsc", None, PAPER_STEPS,
+           "The same 10-layer conv-deconv without connections (Fig. 6, red); pair of gated-dsc."),
+    _gated("gated-cpu-dsc", DSC_GATES, CPU_STEPS,
+           "gated-dsc at a CPU budget: 3k steps of batch 10 (10-15 minutes on 2 cores)."),
+    _gated("gated-cpu-nodsc", None, CPU_STEPS,
+           "gated-nodsc at a CPU budget (same steps, data and seed as gated-cpu-dsc)."),
+)
 
 
 def _perceptual(name, steps, description):
-    return register_preset(TrainConfig(
+    return TrainConfig(
         name=name, description=description,
         model_kwargs={"gates": None, "channels": 3, "learnable_gates": False},
         trainer="joint_classifier_loss", trainer_kwargs={"lambda_mse": 0.0, "feature_weight": 1.0},
         loss="classifier-features",
         loss_kwargs={"classifier_path": CLASSIFIER_PATH, "distance": "squared"},
         steps=steps, steps_per_epoch=min(500, steps), **_COMMON,
-    ))
+    )
 
 
-_perceptual("gated-perceptual", PAPER_STEPS,
-            "The paper's perceptual-loss variant: plain 10-layer conv-deconv trained on the "
-            "L2 distance of FC-1024 features of a frozen small classifier (needs "
-            f"loss_kwargs.classifier_path, default {CLASSIFIER_PATH}); the paper reports it did "
-            "not converge.")
-_perceptual("gated-cpu-perceptual", 1000,
-            "gated-perceptual at a CPU budget (1k steps); needs the classifier file too.")
+PRESETS = _DENOISERS + (
+    _perceptual("gated-perceptual", PAPER_STEPS,
+                "The paper's perceptual-loss variant: plain 10-layer conv-deconv trained on the "
+                "L2 distance of FC-1024 features of a frozen small classifier (needs "
+                f"loss_kwargs.classifier_path, default {CLASSIFIER_PATH}); the paper reports it did "
+                "not converge."),
+    _perceptual("gated-cpu-perceptual", 1000,
+                "gated-perceptual at a CPU budget (1k steps); needs the classifier file too."),
+)

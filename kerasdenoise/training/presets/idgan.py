@@ -14,7 +14,9 @@ Differences from the paper, all forced by what is available here:
   once into ``~/.keras/models``, or use a local path with
   ``--set trainer_kwargs.content_weights=/path/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5``).
 """
-from kerasdenoise.training.configs import TrainConfig, register_preset
+from kerasdenoise.training.configs import TrainConfig
+
+PRESETS: list[TrainConfig] = []
 
 _PAPER_KWARGS = {
     "mse_weight": 0.001,
@@ -28,7 +30,7 @@ _PAPER_KWARGS = {
 }
 
 for _sigma in (25, 35, 50):
-    register_preset(TrainConfig(
+    PRESETS.append(TrainConfig(
         name=f"idgan-paper-s{_sigma}",
         description=(
             f"IDResNet then IDGAN, Gaussian sigma {_sigma}, as in Chen et al. 2019: 32 blocks x 64 "
@@ -45,7 +47,7 @@ for _sigma in (25, 35, 50):
         adam_beta_1=0.9,
     ))
 
-register_preset(TrainConfig(
+PRESETS.append(TrainConfig(
     name="idgan-cpu-s25",
     description=(
         "idgan-paper-s25 at a budget for the 2-core CPU machine (about 30 min on one thread): "

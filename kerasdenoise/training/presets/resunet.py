@@ -47,7 +47,7 @@ available, the choices are:
   FFT convolution wrapped around the borders: ``boundary=circular``), then the Gaussian noise.
   ``--set noise=blur:kernel=mnist,digit=random+gaussian:sigma=25.5`` draws a digit per image.
 """
-from kerasdenoise.training.configs import TrainConfig, register_preset
+from kerasdenoise.training.configs import TrainConfig
 
 #: Noise levels of the paper, on the 0-255 scale (0.01, 0.02, 0.05, 0.1 on [0, 1]).
 SIGMAS = (2.55, 5.1, 12.75, 25.5)
@@ -139,5 +139,4 @@ def all_presets():
     return out
 
 
-for _config in all_presets():
-    register_preset(_config)
+PRESETS = all_presets()

@@ -1,0 +1,267 @@
+"""The results pages (benchmarks/results_pages.py) and the benchmarks' shared helpers
+(benchmarks/_bench.py): pages carry the measured numbers and the published ones, and the
+committed pages in docs/results/ are what the generator writes from the repository's files."""
+import importlib
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _import(name):
+    """A module of benchmarks/ (they import each other as top-level modules, like scripts)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.fixture(scope="module")
+def pages_module():
+    return _import("results_pages")
+
+
+def f2(value):
+    return f"{value:.2f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny synthetic results folder and reference file: every number is distinct, so finding it in
+# a page shows where the page took it from.
+
+REFERENCE = {
+    "about": "synthetic",
+    "denoising": {
+        "BM3D": {"set": "BSD68", "color": "gray", "degradation": "gaussian:sigma={level}",
+                 "psnr": {"15": 41.01, "25": 41.02, "50": 41.03}},
+        "DnCNN-B": {"set": "BSD68", "color": "gray", "degradation": "gaussian:sigma={level}",
+                    "psnr": {"15": 41.11, "25": 41.12, "50": 41.13}},
+        "CBM3D": {"set": "CBSD68", "color": "rgb", "degradation": "gaussian:sigma={level}",
+                  "psnr": {"15": 41.21, "25": 41.22, "50": 41.23}},
+        "CDnCNN-B": {"set": "CBSD68", "color": "rgb", "degradation": "gaussian:sigma={level}",
+                     "psnr": {"15": 41.31, "25": 41.32, "50": 41.33}},
+        "DnCNN-3": {"set": "LIVE1", "color": "y", "degradation": "jpeg:quality={level}",
+                    "psnr": {"10": 41.41, "20": 41.42}},
+    },
+    "dnresnet": {
+        "source": "DN-ResNet paper", "set": "VOC", "color": "y", "training": "full",
+        "depth_gaussian_sigma25": {"psnr": {"3": 42.03, "13": 42.13, "13-oneshot": 42.14}},
+        "psnr": {"DN-ResNet-13 blind": {"gaussian:sigma=50": 42.51},
+                 "DN-ResNet-13 non-blind": {"gaussian:sigma=50": 42.52},
+                 "DS-DN-ResNet-13 blind": {"gaussian:sigma=50": 42.53},
+                 "DS-DN-ResNet-13 blind one-shot": {"gaussian:sigma=50": 42.54}},
+        "latency_table5": {"source": "Table 5", "device": "a GPU", "image": "512x512",
+                           "ms": {"DnCNN-17": 42.71}, "note": "a note"},
+    },
+    "resunet": {"source": "ResUNet paper", "set": "BSDS300", "training": "full",
+                "psnr": {"denoise": {"unet": {"25.5": 43.01}, "resunet": {"25.5": 43.02},
+                                     "resunet-lper": {"25.5": 43.03}},
+                         "deblur": {"unet": {"25.5": 43.11}, "resunet": {"25.5": 43.12}}}},
+    "idgan": {"source": "IDGAN paper", "set": "Kodak24", "images": 24, "color": "rgb",
+              "training": {"steps": "1 + 1", "network": "2 x 2", "crop": "9x9", "data": "DIV2K"},
+              "psnr": {"25": {"IDResNet": 44.01, "IDGAN": 44.02}}},
+    "gated": {"source": "gated paper", "training": "10k steps", "note": "approximate",
+              "fig6_train_mse": {"with gates": 7777, "no gates": 8888, "scale": "0-255", "claim": "falls earlier"},
+              "classifier": {"val_accuracy": 0.25, "after_iterations": 100, "data": "STL-10", "claim": "no"},
+              "perceptual_denoiser": {"claim": "black squares"},
+              "transfer": {"accuracy_at_iteration_20": {"denoiser": 0.15, "random": 0.05},
+                           "plateau_accuracy": 0.35, "claim": "faster"}},
+}
+
+
+def _run(steps, minutes, **extra):
+    return {"steps": steps, "minutes": minutes, **extra}
+
+
+RESULTS = {
+    "dncnn_reproduction.json": {"published_source": "DnCNN paper", "runs": {
+        "dncnn-b25": {"model": "DnCNN-B (GD_Gray_Blind.mat)", "dataset": "BSD68", "color": "gray",
+                      "noise": "gaussian:sigma=25", "n_images": 68, "psnr": 11.01, "ssim": 0.5, "psnr_input": 9.0,
+                      "seconds_per_image": 1.5}}},
+    "dnresnet.json": {"command": "python benchmarks/dnresnet_eval.py", "rows": [
+        {"table": "1", "model": "DN-ResNet-3 (cascade)", "training": "run-a", "noise": "gaussian:sigma=25",
+         "psnr": 11.11, "ssim": 0.51, "psnr_input": 9.1, **_run(501, 5.5)},
+        {"table": "2", "model": "DN-ResNet-13 blind MSE", "training": "run-b", "noise": "gaussian:sigma=50",
+         "psnr": 11.12, "ssim": 0.52, "psnr_input": 9.2, **_run(502, 6.5)},
+        {"table": "3", "model": "DS-DN-ResNet-13 blind (one-shot, DS-DN-os)", "training": "run-c",
+         "noise": "gaussian:sigma=50", "psnr": 11.13, "ssim": 0.53, "psnr_input": 9.2, **_run(503, 7.5)},
+        {"table": "jpeg", "model": "DN-ResNet-13 JPEG", "training": "run-d", "noise": "jpeg:quality=10",
+         "psnr": 11.14, "ssim": 0.54, "psnr_input": 9.3, **_run(504, 8.5)}]},
+    "resunet.json": {"command": "python benchmarks/resunet.py", "rows": [
+        {"task": "denoise", "model": "input", "sigma": 25.5, "psnr": 11.21, "ssim": 0.4},
+        {"task": "denoise", "model": "unet", "sigma": 25.5, "psnr": 11.22, "ssim": 0.41, **_run(601, 1.5)},
+        {"task": "denoise", "model": "resunet", "sigma": 25.5, "psnr": 11.23, "ssim": 0.42, **_run(602, 2.5)}]},
+    "idgan.json": {"command": "python benchmarks/idgan.py", "preset": "idgan-x", "budget": "tiny", "rows": [
+        {"table": "measured, CBSD68", "model": "IDResNet (phase 1, MSE)", "phase": 1, "noise": "gaussian:sigma=25",
+         "dataset": "CBSD68", "psnr": 11.31, "ssim": 0.6, "gradient_ratio": 1.0, "hf_energy_ratio": 0.5,
+         **_run(701, 9.5)}]},
+    "gated.json": {"command": "python benchmarks/gated.py", "budget": "tiny",
+                   "noisy_input_psnr_cbsd68": 11.41,
+                   "denoisers": [{"preset": "gated-x", "label": "with gates", "noise": "gaussian:sigma=25",
+                                  "data": "crops", "optimizer": "sgd", "learning_rate": 0.01, "command": "train x",
+                                  "cbsd68": {"psnr": 11.42, "ssim": 0.3}, **_run(801, 10.5)},
+                                 {"preset": "gated-y", "label": "no gates", "noise": "gaussian:sigma=25",
+                                  "data": "crops", "optimizer": "sgd", "learning_rate": 0.01, "command": "train y",
+                                  "cbsd68": {"psnr": 11.43, "ssim": 0.2}, **_run(802, 10.6)}],
+                   "summary": {"final_train_mse": {"gated-x": 0.0123}, "target_met": True}},
+    "shipped.json": {"command": "python benchmarks/ship_models.py", "models": {"folder_x": {
+        "preset": "preset-x", "weights": 1234, "macs_640x480": 2.5e9, "budget": _run(901, 11.5),
+        "rows": [{"file": "model.keras", "sigma": 25, "dataset": "BSD68", "color": "gray", "psnr": 11.51,
+                  "ssim": 0.7, "psnr_input": 9.5}],
+        "at_90_minutes": {"step": 900, "minutes": 89.5, "psnr": {"25": 11.52}},
+        "margin_over_BM3D": {"model.keras": {"25": -29.51}}, "beats_BM3D": False,
+        "int8_minus_float32": {"25": 0.0}, "int8_within_0.1dB": True}}},
+    "recipe.json": {"command": "python benchmarks/recipe.py", "network": "net", "test": "BSD68 gaussian:sigma=25",
+                    "training_data": "data", "presets": {"fast": "preset-fast"}, "bm3d": 11.61,
+                    "at_minutes": {"fast": {"15": {"psnr": 11.62}}},
+                    "final": {"fast": {"step": 1001, "minutes": 12.5, "psnr": 11.63}}},
+    "preset-fast_gray_eval.json": {"dataset": "BSD68", "color": "gray", "command": "evaluate x", "results": [
+        {"noise": "gaussian:sigma=15", "psnr": 11.64, "ssim": 0.8, "psnr_input": 9.6, "psnr_frame": 11.65}]},
+    "latency.json": {"command": "python benchmarks/latency.py",
+                     "machine": {"nproc": 2, "cpu_model": "cpu"},
+                     "settings": {"image": "img", "tflite_threads": 2, "weights": "random", "repeats": 3, "warmup": 1},
+                     "results": [{"network": "DnCNN-17", "weights": 1000, "gmacs": 1.0,
+                                  "methods": {"tflite_int8": {"median_ms": 1171.0, "gmac_per_s": 3.0}}}]},
+    "memory.json": {"command": "python benchmarks/memory.py", "what": "rss", "model": "m", "large_size": [30, 40],
+                    "machine": {"cpus": 2}, "bound_mb": 2048, "tiled_under_bound": True,
+                    "results": [{"image": "gray", "shape": [30, 40], "tile": 512, "peak_rss_mb": 1181.0,
+                                 "seconds": 1.5, "returncode": 0}]},
+    "pipeline.json": {"command": "python benchmarks/pipeline.py",
+                      "data": {"set": "s", "images": 2, "color": "gray"},
+                      "workload": {"patch_size": 33, "target_size": 17, "batch_size": 64, "degradation": "d"},
+                      "machine": {"nproc": 2, "cpu_model": "cpu"}, "batches": 10, "repeats": 3,
+                      "results": [{"mode": "map_fn", "used_by_patch_dataset": True, "patches_per_s": 1191.0,
+                                   "s_per_batch_of_64": 0.05}],
+                      "training_need": {"model": "net", "s_per_batch_of_64": 0.35, "patches_per_s": 183.0}},
+}
+
+# page: (numbers from the results JSON, numbers from the reference file)
+EXPECTED = {
+    "dncnn.md": ([11.01], [41.12]),
+    "dnresnet.md": ([11.11, 11.12, 11.13, 11.14], [42.03, 42.51, 42.54, 41.41]),
+    "resunet.md": ([11.21, 11.22, 11.23], [43.01, 43.02, 43.03]),
+    "idgan.md": ([11.31], [41.22, 41.32, 44.01, 44.02]),
+    "gated.md": ([11.41, 11.42, 11.43], []),
+    "shipped.md": ([11.51, 11.52], [41.02, 41.12]),
+    "recipe.md": ([11.61, 11.62, 11.63, 11.64, 11.65], [41.02, 41.01]),
+    "latency.md": ([], [42.71]),
+    "memory.md": ([], []),
+    "pipeline.md": ([], []),
+}
+
+
+@pytest.fixture
+def synthetic(tmp_path):
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    for name, data in RESULTS.items():
+        (results / name).write_text(json.dumps(data))
+    (results / "latency.png").write_bytes(b"png")
+    reference = tmp_path / "reference.json"
+    reference.write_text(json.dumps(REFERENCE))
+    exported = tmp_path / "exported_models" / "folder_x"
+    exported.mkdir(parents=True)
+    (exported / "MODEL_CARD.md").write_text("card")
+    return {"results": results, "reference": reference, "exported": exported.parent,
+            "out": tmp_path / "docs" / "results"}
+
+
+def test_pages_hold_the_measured_and_the_published_numbers(pages_module, synthetic):
+    assert pages_module.main(["--results", str(synthetic["results"]), "--reference", str(synthetic["reference"]),
+                              "--exported", str(synthetic["exported"]), "--out", str(synthetic["out"])]) == 0
+    written = {path.name: path.read_text() for path in synthetic["out"].glob("*.md")}
+    assert set(written) == set(EXPECTED) | {"README.md"}
+    for page, (measured, published) in EXPECTED.items():
+        for value in measured + published:
+            assert f2(value) in written[page], (page, value)
+    for page in EXPECTED:  # each page says how its numbers were made
+        source = "dnresnet.json" if page == "dnresnet.md" else page.replace(".md", ".json")
+        if "command" in RESULTS.get(source, {}):
+            assert RESULTS[source]["command"] in written[page], page
+    assert "501 steps, 5.5 min" in written["dnresnet.md"]
+    assert "7777" in written["gated.md"] and "8888" in written["gated.md"]
+    assert "1171 (3)" in written["latency.md"] and "1181" in written["memory.md"] and "1191" in written["pipeline.md"]
+    # figures and result files are linked relative to the page
+    assert "](../../benchmarks/results/latency.png)" in written["latency.md"]
+    assert "](../../benchmarks/results/dnresnet.json)" in written["dnresnet.md"]
+    assert "](../../exported_models/folder_x/MODEL_CARD.md)" in written["shipped.md"]
+    for page in EXPECTED:
+        assert f"]({page})" in written["README.md"]
+    # regenerated from the same files, nothing is stale
+    assert pages_module.main(["--results", str(synthetic["results"]), "--reference", str(synthetic["reference"]),
+                              "--exported", str(synthetic["exported"]), "--out", str(synthetic["out"]),
+                              "--check"]) == 0
+
+
+def test_a_page_follows_its_files(pages_module, synthetic):
+    """No result file, no page; a changed reference number makes the page stale."""
+    (synthetic["results"] / "memory.json").unlink()
+    args = ["--results", str(synthetic["results"]), "--reference", str(synthetic["reference"]),
+            "--exported", str(synthetic["exported"]), "--out", str(synthetic["out"])]
+    pages_module.main(args)
+    assert not (synthetic["out"] / "memory.md").exists()
+    assert "memory" not in (synthetic["out"] / "README.md").read_text()
+    reference = json.loads(synthetic["reference"].read_text())
+    reference["denoising"]["DnCNN-B"]["psnr"]["25"] = 45.67
+    synthetic["reference"].write_text(json.dumps(reference))
+    assert pages_module.main(args + ["--check"]) == 1
+    pages_module.main(args)
+    assert "45.67" in (synthetic["out"] / "dncnn.md").read_text()
+
+
+def test_committed_pages_are_up_to_date(pages_module):
+    """docs/results/ is what `python benchmarks/results_pages.py` writes from the repository."""
+    pages = pages_module.render_pages()
+    committed = {path.name for path in pages_module.DOCS.glob("*.md")}
+    assert committed == set(pages), "regenerate: python benchmarks/results_pages.py"
+    assert pages_module.stale_pages(pages) == [], "regenerate: python benchmarks/results_pages.py"
+
+
+def test_pages_and_benchmarks_read_the_same_published_numbers(pages_module):
+    """The paper numbers the benchmarks wrote into their rows are the reference file's."""
+    src = pages_module.Sources()
+    for row in json.loads((BENCHMARKS / "results" / "dnresnet.json").read_text())["rows"]:
+        assert pages_module.dnresnet_paper(src, row) == row["paper"], row
+    paper = src.reference["resunet"]["psnr"]
+    for row in json.loads((BENCHMARKS / "results" / "resunet.json").read_text())["rows"]:
+        if "paper_psnr" in row:
+            assert pages_module.lookup(paper[row["task"]][row["model"]], row["sigma"]) == row["paper_psnr"]
+    latency = json.loads((BENCHMARKS / "results" / "latency.json").read_text())
+    assert latency["paper_table5"] == src.reference["dnresnet"]["latency_table5"]
+    for run in json.loads((BENCHMARKS / "results" / "dncnn_reproduction.json").read_text())["runs"].values():
+        assert src.published(run["model"].split(" (")[0], run["noise"]) == run["published_psnr"]
+
+
+def test_evaluation_cache_reads_both_entry_formats(tmp_path):
+    """evaluate_cached answers from the cache without evaluating: its own entries, and whole
+    evaluate() reports stored under an older key."""
+    bench = _import("_bench")
+    report = {"model": "final", "dataset": "BSD68", "color": "gray", "seed": 0,
+              "results": [{"noise": "gaussian:sigma=25", "psnr": 23.24567, "ssim": 0.63091, "psnr_input": 20.4777,
+                           "psnr_frame": 22.0, "n_images": 68, "seconds": 3.21}]}
+    entry = {"model": "m.keras", "noise": "gaussian:sigma=15", "dataset": "BSD68", "color": "gray", "images": 68,
+             "psnr": 30.1, "ssim": 0.8, "psnr_input": 24.8, "seconds": 1.0, "psnr_frame": 30.5}
+    cache = tmp_path / "cache.json"
+    cache.write_text(json.dumps({"old_key": report, bench.cache_key("run/m", "gaussian:sigma=15", "BSD68", "gray"): entry}))
+    got = bench.evaluate_cached(cache, "run/m", "missing.keras", "BSD68", "gaussian:sigma=25", "gray",
+                                fallback_key="old_key")
+    assert (got["psnr"], got["ssim"], got["psnr_input"], got["images"], got["dataset"]) == \
+        (23.246, 0.6309, 20.478, 68, "BSD68")
+    assert bench.evaluate_cached(cache, "run/m", "missing.keras", "BSD68", "gaussian:sigma=15", "gray") == entry
+    assert bench.cached_evaluation(cache, "run/m", "gaussian:sigma=50", "BSD68", "gray") is None
+
+
+def test_benchmarks_do_not_edit_sys_path_or_write_paper_numbers():
+    for path in BENCHMARKS.glob("*.py"):
+        code = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
+        assert not re.search(r"sys\.path\.(insert|append)", code), path.name
+    # the reference file parses and each published series is numbers
+    reference = json.loads((BENCHMARKS / "reference_numbers.json").read_text())
+    for name, entry in reference["denoising"].items():
+        assert all(isinstance(v, float) for v in entry["psnr"].values()), name
