@@ -131,7 +131,6 @@ def plot_curves(results):
 def plot_visual(results):
     """Fig. 7 analogue: one row per model (DSC, no connections, and the perceptual-loss
     denoiser when trained): noisy, Conv-1 maps, denoised, clean."""
-    import keras
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -139,6 +138,7 @@ def plot_visual(results):
     from kerasdenoise.data.discovery import image_set
     from kerasdenoise.data.pipeline import degrade_for_eval
     from kerasdenoise.metrics import psnr
+    from kerasdenoise.runtime import load_keras_model
 
     clean_full = image_set(TEST_SET).load("rgb")[0]
     top = (clean_full.shape[0] - VISUAL_CROP) // 2
@@ -151,7 +151,7 @@ def plot_visual(results):
     columns = 3 + VISUAL_MAPS
     fig, axes = plt.subplots(len(rows), columns, figsize=(2.2 * columns, 2.4 * len(rows)))
     for axes_row, row in zip(axes, rows):
-        net = keras.models.load_model(ROOT / row["run"] / "final.keras")
+        net = load_keras_model(ROOT / row["run"] / "final.keras")
         maps = models.layer_activations(net, "conv1", noisy[None])[0]
         strongest = np.argsort(maps.reshape(-1, maps.shape[-1]).var(axis=0))[::-1][:VISUAL_MAPS]
         denoised = np.clip(net.predict(noisy[None], verbose=0)[0], 0, 1)
@@ -227,8 +227,7 @@ def train_classifier_and_perceptual(results):
 
 
 def transfer(results):
-    import keras
-
+    from kerasdenoise.runtime import load_keras_model
     from kerasdenoise.training.transfer import compare_initializations
 
     section = results.get("transfer")
@@ -236,7 +235,7 @@ def transfer(results):
         return
     train_set, val_set = _mnist_sets()
     denoiser_run = ROOT / results["denoisers"][0]["run"]
-    denoiser = keras.models.load_model(denoiser_run / "final.keras")
+    denoiser = load_keras_model(denoiser_run / "final.keras")
     start = time.time()
     curves = compare_initializations(denoiser, train_set, TRANSFER_STEPS, seed=SEED,
                                      learning_rate=0.01, validation_data=val_set,

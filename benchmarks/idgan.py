@@ -114,15 +114,14 @@ def detail_measures(folder: Path, limit, clean_cache: dict) -> dict:
 def finish_phase2_at(run: Path, steps: int) -> None:
     """Finish the interrupted phase 2 of ``run`` at ``steps`` (resumed from its checkpoint);
     phase 1 must be finished.  The phase's ``final.keras`` / ``run_info.json`` then say ``steps``."""
-    import keras
-
     from kerasdenoise.models.idresnet import generator_of
+    from kerasdenoise.runtime import load_keras_model
     from kerasdenoise.training.runner import train
 
     phase2 = run / PHASE_DIRS[1]
     config = TrainConfig.from_dict(json.loads((phase2 / "config.json").read_text()))
     # The generator to start from if phase 2 has no checkpoint yet (a checkpoint overrides it).
-    phase1 = keras.saving.load_model(run / PHASE_DIRS[0] / "final.keras")
+    phase1 = load_keras_model(run / PHASE_DIRS[0] / "final.keras")
     train(config.replace(steps=steps), phase2, resume=True, network=generator_of(phase1), progress=False)
 
 

@@ -31,13 +31,10 @@ BM3D = RESULTS / "dncnn_reproduction" / "bm3d-s25.json"
 
 def whole_image_model(snapshot: Path, folder: Path) -> str:
     """A snapshot in its whole-image form ('valid' base convolutions become 'same')."""
-    import keras
-
-    from kerasdenoise import models
     from kerasdenoise.models import dnresnet
+    from kerasdenoise.runtime import load_keras_model
 
-    models.load_all()
-    model = keras.models.load_model(snapshot, compile=False)
+    model = load_keras_model(snapshot)
     if dnresnet.describe(model)["base_padding"] == "same":
         return str(snapshot)
     path = folder / f"same-{snapshot.parent.parent.name}-{snapshot.name}"

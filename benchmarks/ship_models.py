@@ -77,13 +77,10 @@ def noise(sigma) -> str:
 
 def resave(run: Path, dest: Path):
     """The run's final model without training state: a few hundred KB."""
-    import keras
+    from kerasdenoise.runtime import load_keras_model
 
-    from kerasdenoise import models
-
-    models.load_all()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    keras.models.load_model(run / "final.keras", compile=False).save(dest)
+    load_keras_model(run / "final.keras").save(dest)
 
 
 def export(item: Shipped, run: Path, out: Path):
@@ -250,7 +247,7 @@ output clipped, 8-bit PSNR dB / SSIM; `benchmarks/results/shipped.json`):
 
 def ship(item: Shipped) -> dict | None:
     from kerasdenoise import models
-    import keras
+    from kerasdenoise.runtime import load_keras_model
 
     run = ROOT / "runs" / item.preset
     if not (run / "final.keras").exists():
@@ -261,8 +258,7 @@ def ship(item: Shipped) -> dict | None:
     resave(run, folder / "model.keras")
     export(item, run, folder)
     rows = measure(item, folder)
-    models.load_all()
-    stats = models.stats(keras.models.load_model(folder / "model.keras", compile=False))
+    stats = models.stats(load_keras_model(folder / "model.keras"))
     budget = budget_of(item, run)
     mark = at_minutes(item, ROOT / item.parents[0] if item.parents else run, MARK_MINUTES)
     verdict = verdicts(item, rows)

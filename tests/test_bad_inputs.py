@@ -5,7 +5,6 @@ The CLIs run in-process (``main([...])``); the models are tiny: ``identity``, a 
 filter saved as .keras, and 1-layer Rescaling models as .keras / .tflite.
 """
 import os
-import sys
 from pathlib import Path
 
 import cv2

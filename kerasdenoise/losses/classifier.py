@@ -104,13 +104,12 @@ def load_classifier(path) -> keras.Model:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"classifier model not found: {path}")
-    from kerasdenoise import models
+    from kerasdenoise.runtime import load_keras_model
 
-    models.load_all()  # register every family's custom layers before loading
     try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as err:  # noqa: BLE001 - re-raised naming the file
-        raise ValueError(f"cannot load classifier {path}: {err}") from err
+        return load_keras_model(path)
+    except ValueError as err:
+        raise ValueError(f"cannot load classifier: {err}") from err
 
 
 @register_loss("classifier-features")

@@ -31,7 +31,7 @@ def kernel_macs(model, input_hw) -> int:
             kh, kw, cout, _ = _shape(op.inputs[1])
             total += int(np.prod(_shape(op.inputs[2]))) * kh * kw * cout
         elif op.type in ("MatMul", "BatchMatMulV2"):
-            a, b = _shape(op.inputs[0]), _shape(op.inputs[1])
+            a = _shape(op.inputs[0])
             k = a[-2] if op.get_attr("transpose_a" if op.type == "MatMul" else "adj_x") else a[-1]
             total += int(np.prod(_shape(op.outputs[0]))) * k
     return total

@@ -55,10 +55,9 @@ def _load_luma(luma) -> keras.Model:
         path = os.path.join(path, "final.keras")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"opponent_color: luma model not found: {path}")
-    from kerasdenoise import models
+    from kerasdenoise.runtime import load_keras_model
 
-    models.load_all()  # the custom layers' modules, before loading
-    return keras.models.load_model(path, compile=False)
+    return load_keras_model(path)
 
 
 def build_opponent_color(

@@ -204,7 +204,9 @@ def _sorted_dict(mapping: dict) -> dict:
 
 
 def _load_stage_model(path: Path) -> keras.Model:
-    return keras.models.load_model(path, compile=False)
+    from kerasdenoise.runtime import load_keras_model
+
+    return load_keras_model(path)
 
 
 def run_stages(

@@ -79,7 +79,9 @@ def resolve_init(path) -> Path:
 def load_init(path) -> keras.Model:
     """Load the DN-ResNet to evolve; checks it is one (all standard ResBlocks)."""
     file = resolve_init(path)
-    model = keras.models.load_model(file, compile=False)
+    from kerasdenoise.runtime import load_keras_model
+
+    model = load_keras_model(file)
     spec = dnresnet.describe(model)
     if spec["blocks"] == 0:
         raise ValueError(f"{file}: a DN-ResNet without ResBlocks has nothing to evolve")

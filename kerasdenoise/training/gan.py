@@ -412,7 +412,9 @@ def _run_phase(config: TrainConfig, phase_dir: Path, resume: bool, progress: boo
     final = phase_dir / "final.keras"
     if resume and state is not None and int(state["step"]) >= config.steps and final.exists():
         check_resume(config, phase_dir, resume)
-        denoiser = keras.saving.load_model(final)
+        from kerasdenoise.runtime import load_keras_model
+
+        denoiser = load_keras_model(final)
         return TrainResult(denoiser, denoiser, phase_dir, int(state["step"]),
                            float(state.get("seconds", 0.0)))
     return train(config, phase_dir, resume=resume, network=network, progress=progress,

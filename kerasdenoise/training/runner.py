@@ -451,9 +451,11 @@ def init_from_weights(network: keras.Model, path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"init_weights: no such model file: {path}")
+    from kerasdenoise.runtime import load_keras_model
+
     try:
-        source = keras.models.load_model(path, compile=False)
-    except Exception as err:  # a corrupt or foreign file: say which one
+        source = load_keras_model(path)
+    except ValueError as err:  # a corrupt or foreign file: say which one
         raise ValueError(f"init_weights: {path} is not a readable Keras model ({err})") from None
     copied = copy_weights_by_name(source, network)
     if not copied:
