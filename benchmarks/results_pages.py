@@ -609,6 +609,21 @@ def page_pipeline(src: Sources):
     return lines
 
 
+def page_distribute(src: Sources):
+    data = src.load("distribute.json")
+    if data is None:
+        return None
+    lines = src.header("Training throughput under tf.distribute", ["distribute.json"], data.get("command"))
+    lines += [f"Preset `{data['preset']}`, global batch {data['global_batch']}, {data['timed_steps']} timed "
+              f"steps after {data['warmup_steps']}; {data['machine']['cores']} x {data['machine']['cpu']}. "
+              f"{sentence(data['reading'])}", ""]
+    body = [[r["setup"], num(r["steps_per_second"], 2), num(r["examples_per_second"], 1),
+             num(r["relative_to_one_device"], 2)] for r in data["setups"]]
+    lines += table(["setup", "steps / s", "patches / s", "vs one device"], body)
+    lines += src.figures("distribute.png")
+    return lines
+
+
 # (file, one-line description, builder)
 PAGES = (
     ("dncnn.md", "DnCNN / BM3D with the official weights: the evaluation protocol check", page_dncnn),
@@ -621,6 +636,8 @@ PAGES = (
     ("latency.md", "Latency of the networks, Keras / tf.function / TFLite (paper 3, Table 5)", page_latency),
     ("memory.md", "Peak memory and time of tools/denoise.py, tiled and untiled", page_memory),
     ("pipeline.md", "Training data pipeline throughput", page_pipeline),
+    ("distribute.md", "Training throughput under tf.distribute (one device, two, two workers)",
+     page_distribute),
 )
 
 

@@ -4,8 +4,15 @@
   kerasdenoise-train --config demo --out runs/demo
   kerasdenoise-train --config dncnn-gray-s25 --data-dir ~/my_photos --steps 5000 --set batch_size=32
   kerasdenoise-train --config demo --out runs/demo --resume      # continue an interrupted run
+  kerasdenoise-train --config demo --strategy mirrored            # every GPU of this host
+  kerasdenoise-train --config demo --strategy mirrored --logical-cpus 2 --devices CPU:0,CPU:1
+  TF_CONFIG='{...}' kerasdenoise-train --config demo --strategy multi-worker   # on each host
+
+--strategy runs every training procedure under tf.distribute; --set batch_size stays the global
+batch (see docs/DISTRIBUTED.md).
 """
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -26,6 +33,23 @@ def _check_data_and_noise(config):
         image_set(config.val_data)
 
 
+def _start_devices(args, config):
+    """Threads, logical CPUs and the strategy (which checks its devices, TF_CONFIG and the
+    batch), in the order TensorFlow needs: before it initialises its devices."""
+    if args.threads or args.logical_cpus or config.strategy != "none":
+        import tensorflow as tf
+
+        from kerasdenoise.training import distribute
+
+        if args.threads:
+            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+        if args.logical_cpus is not None:
+            distribute.split_cpu(args.logical_cpus)
+        if config.strategy != "none":
+            distribute.check_batch(config, distribute.make_strategy(config.strategy, config.devices))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="kerasdenoise-train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,6 +65,16 @@ def main(argv=None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--threads", type=int, metavar="N",
                         help="CPU threads for TensorFlow's ops (default: all cores); e.g. 1 to run two jobs side by side")
+    from kerasdenoise.training.distribute import STRATEGIES
+
+    parser.add_argument("--strategy", choices=list(STRATEGIES),
+                        help="tf.distribute strategy (default: the preset's, 'none'): "
+                             + "; ".join(f"{k}: {v}" for k, v in STRATEGIES.items()))
+    parser.add_argument("--devices", metavar="D1,D2",
+                        help="devices of --strategy mirrored, e.g. GPU:0,GPU:1 (default: every GPU)")
+    parser.add_argument("--logical-cpus", type=int, metavar="N",
+                        help="split the CPU into N logical devices CPU:0..CPU:N-1 (to try mirrored "
+                             "without GPUs)")
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be >= 1")
@@ -64,19 +98,20 @@ def main(argv=None) -> int:
             if args.steps < 1:
                 raise ValueError("--steps must be >= 1")
             overrides.append(f"steps={args.steps}")
+        if args.strategy:
+            overrides.append(f"strategy={args.strategy}")
+        if args.devices:
+            devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+            overrides.append("devices=" + json.dumps(devices))
         config = configs.apply_overrides(config, overrides)
+        _start_devices(args, config)  # before anything else starts TensorFlow
         from kerasdenoise.training.runner import check_network_arguments
 
         check_network_arguments(config)
         _check_data_and_noise(config)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as err:
+    except (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as err:
         parser.error(str(err))
 
-    if args.threads:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from kerasdenoise.training.runner import train
 
     out = args.out or f"runs/{config.name}"

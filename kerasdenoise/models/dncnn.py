@@ -63,7 +63,8 @@ def build_dncnn(
             name=f"conv{i}",
         )(x)
         if batch_norm:
-            x = layers.BatchNormalization(epsilon=1e-4, name=f"bn{i}")(x)
+            # synchronized: the global batch's statistics under a tf.distribute strategy
+            x = layers.BatchNormalization(epsilon=1e-4, synchronized=True, name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
     noise = layers.Conv2D(
         channels, 3, padding="same", name="residual",

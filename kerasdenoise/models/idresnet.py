@@ -193,7 +193,8 @@ def build_srgan_discriminator(
         x = layers.Conv2D(
             filters * multiple, 3, strides=stride, padding="same", use_bias=False, name=f"conv{i}"
         )(x)
-        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        # synchronized: the global batch's statistics under a tf.distribute strategy
+        x = layers.BatchNormalization(synchronized=True, name=f"bn{i}")(x)
         x = layers.LeakyReLU(negative_slope=0.2, name=f"lrelu{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(dense_units, name="dense1")(x)

@@ -63,6 +63,10 @@ class TrainConfig:
     # longer schedule after a finished run); the run's checkpoint takes over on --resume
     init_weights: Optional[str] = None
     snapshot_every: int = 0  # save the denoiser every N steps to snapshots/ (0: never)
+    # tf.distribute (kerasdenoise.training.distribute): none | mirrored | multi-worker | tpu;
+    # devices of 'mirrored' (empty: every GPU, else the CPU); batch_size stays the global batch
+    strategy: str = "none"
+    devices: tuple = ()
     val_batches: int = 4
     seed: int = 0
 
@@ -79,16 +83,22 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config fields {unknown}; valid fields: {sorted(known)}")
         data = dict(data)
-        if "lr_decay_steps" in data and isinstance(data["lr_decay_steps"], list):
-            data["lr_decay_steps"] = tuple(data["lr_decay_steps"])
+        for key in ("lr_decay_steps", "devices"):
+            if key in data and isinstance(data[key], list):
+                data[key] = tuple(data[key])
         for key, value in data.items():
             _check_field_type(key, value)
         if "recipe" in data:
             from kerasdenoise.training.recipe import get_recipe
 
             get_recipe(data["recipe"])  # unknown names: an error listing the valid ones
-        if "lr_decay_steps" in data:
-            data["lr_decay_steps"] = tuple(data["lr_decay_steps"])
+        if "strategy" in data:
+            from kerasdenoise.training.distribute import check_strategy_name
+
+            check_strategy_name(data["strategy"])
+        for key in ("lr_decay_steps", "devices"):
+            if key in data:
+                data[key] = tuple(data[key])
         return cls(**data)
 
     def replace(self, **changes) -> "TrainConfig":

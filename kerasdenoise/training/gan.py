@@ -42,6 +42,7 @@ from kerasdenoise import models
 from kerasdenoise.metrics import PSNRMetric
 from kerasdenoise.models.idresnet import generator_of, to_unit_range
 from kerasdenoise.training.configs import TrainConfig
+from kerasdenoise.training.distribute import scale_for_replicas
 from kerasdenoise.training.runner import (
     TrainResult,
     _write_json_atomic,
@@ -184,7 +185,9 @@ class IDResNetTrainer(_GeneratorTrainer):
         with tf.GradientTape() as tape:
             restored = self.generator(noisy, training=True)
             mse = tf.reduce_mean(tf.square(to_signed(clean) - restored))
-        self.optimizer.apply_gradients(zip(tape.gradient(mse, variables), variables))
+            scaled = scale_for_replicas(mse)  # on the tape: a mean over the global batch
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
         self._measure(clean, restored, mse)
         return {"mse": self.mse_tracker.result(), "psnr": self.psnr_tracker.result()}
 
@@ -276,7 +279,9 @@ class IDGAN(_GeneratorTrainer):
                     real_logits = self.discriminator(target, training=True)
                     fake_logits = self.discriminator(restored, training=True)
                     d_loss = discriminator_loss(real_logits, fake_logits)
-                self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
+                    d_scaled = scale_for_replicas(d_loss)
+                d_gradients = d_tape.gradient(d_scaled, d_vars)
+                self.d_optimizer.apply_gradients(zip(d_gradients, d_vars))
             # Generator update against the updated discriminator.
             mse = tf.reduce_mean(tf.square(target - restored))
             adversarial = generator_adversarial_loss(self.discriminator(restored, training=True))
@@ -286,7 +291,9 @@ class IDGAN(_GeneratorTrainer):
                 content = tf.zeros(())
             g_loss = (self.mse_weight * mse + self.content_weight * content
                       + self.adversarial_weight * adversarial)
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
+            g_scaled = scale_for_replicas(g_loss)
+        g_gradients = g_tape.gradient(g_scaled, g_vars)
+        self.g_optimizer.apply_gradients(zip(g_gradients, g_vars))
 
         self._measure(clean, restored, mse)
         self.g_loss_tracker.update_state(g_loss)

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from kerasdenoise.losses import get_loss, mean_squared_error
 from kerasdenoise.metrics import PSNRMetric
+from kerasdenoise.training.distribute import scale_for_replicas
 from kerasdenoise.training.trainers import (
     Options,
     Unsaved,
@@ -135,6 +136,7 @@ class JointLossDenoiser(keras.Model):
             loss, pixel, feature = self.joint_loss(clean, restored)
             regularization = self.denoiser.losses
             total = loss + tf.add_n(regularization) if regularization else loss
+            total = scale_for_replicas(total)  # on the tape: a mean over the global batch
         gradients = tape.gradient(total, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
         return self._report(clean, restored, loss, pixel, feature)

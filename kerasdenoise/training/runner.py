@@ -67,7 +67,9 @@ CHECKPOINT_STATE = "checkpoints/state.json"
 STATE_FORMAT = 2  # 1: {"step", "seconds"} only (a checkpoint of that format still resumes)
 # Config fields a resumed run may change: the budget and its bookkeeping, nothing that alters
 # what the finished steps meant.
-RESUMABLE_CHANGES = {"steps", "steps_per_epoch", "description", "val_batches", "snapshot_every"}
+# (the strategy too: a global step trains on the same patches with any number of replicas)
+RESUMABLE_CHANGES = {"steps", "steps_per_epoch", "description", "val_batches", "snapshot_every",
+                     "strategy", "devices"}
 SNAPSHOT_DIR = "snapshots"
 
 
@@ -588,10 +590,17 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
     (cascade stages, evolution steps); ``datasets`` overrides :func:`make_datasets` with a
     ``(stream_factory(step), val)`` pair.
     """
+    from kerasdenoise.training import distribute
     from kerasdenoise.training.trainers import procedure_options
 
     out_dir = Path(out_dir)
     procedure_options(config)  # an unknown procedure or option fails before anything is written
+    if config.strategy != "none" and not _in_strategy_scope():
+        # the whole procedure (every stage, both GAN phases) runs in the scope
+        return distribute.run_under_strategy(
+            config, out_dir, resume, lambda folder: train(
+                config, folder, resume=resume, network=network, callbacks=callbacks,
+                progress=progress, datasets=datasets))
     driver = get_driver(config.trainer) if network is None else None
     if driver is not None:
         return driver(config, out_dir, resume=resume, progress=progress, datasets=datasets,
@@ -607,6 +616,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
     keras.utils.set_random_seed(config.seed)
     if network is None:
         network = build_network(config)
+    network = distribute.in_scope(network)
     trainable = make_trainable(config, network)
     per_epoch = max(1, min(config.steps_per_epoch, config.steps))
     stateful = _stateful_callbacks(callbacks)
@@ -641,6 +651,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
                                stop=request, partial_epoch=partial,
                                saved_step=None if state is None else int(state["step"]))
     checkpoint.set_model(trainable)  # so a resumed run that is already finished can still save
+    distribute.prepare_for_fit(trainable)
     csv_logger = keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True)
     tensorboard = keras.callbacks.TensorBoard(log_dir=str(out_dir / "logs"), write_graph=False)
     all_callbacks = [
@@ -658,8 +669,9 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
         segments = [] if stopped_before else _segments(checkpoint.step, config.steps, per_epoch)
         for first_epoch, end_epoch, n_steps in segments:
             trainable.fit(
-                train_stream(checkpoint.step), initial_epoch=first_epoch, epochs=end_epoch,
-                steps_per_epoch=n_steps, validation_data=val, callbacks=all_callbacks,
+                distribute.distribute_stream(train_stream(checkpoint.step), config.batch_size),
+                initial_epoch=first_epoch, epochs=end_epoch, steps_per_epoch=n_steps,
+                validation_data=distribute.validation_for_strategy(val), callbacks=all_callbacks,
                 verbose=_fit_verbose(progress), shuffle=False,  # the stream is already shuffled
             )
             if checkpoint.bad_loss is not None:
@@ -769,6 +781,12 @@ def _fit_verbose(progress: bool) -> int:
     isatty = getattr(sys.stdout, "isatty", None)
     notebook = type(sys.stdout).__module__.startswith("ipykernel")
     return 1 if notebook or (isatty is not None and isatty()) else 2
+
+
+def _in_strategy_scope() -> bool:
+    import tensorflow as tf
+
+    return tf.distribute.has_strategy()
 
 
 def _main_thread():

@@ -45,6 +45,7 @@ import keras
 
 from kerasdenoise._registry import Registry
 from kerasdenoise.losses import get_loss
+from kerasdenoise.training.distribute import ReduceThenClip, per_replica_mean
 
 #: Every trainer, by name: ``"module:function"``, imported on first use.
 TRAINERS = {
@@ -172,11 +173,22 @@ class Unsaved:
         self.fn = fn
 
     def __call__(self, *args):
-        return self.fn(*args)
+        # a per-replica mean: the custom train steps scale their total once (distribute.py)
+        return per_replica_mean(self.fn, self.fn(*args))
 
 
 # --------------------------------------------------------------------------------------------
 # The plain procedure and the helpers every procedure uses
+
+
+@keras.saving.register_keras_serializable(package="kerasdenoise")
+class Adam(ReduceThenClip, keras.optimizers.Adam):
+    """Keras' Adam that clips the global batch's gradient under a tf.distribute strategy."""
+
+
+@keras.saving.register_keras_serializable(package="kerasdenoise")
+class SGD(ReduceThenClip, keras.optimizers.SGD):
+    """Keras' SGD that clips the global batch's gradient under a tf.distribute strategy."""
 
 
 def make_optimizer(config, learning_rate=None):
@@ -187,10 +199,9 @@ def make_optimizer(config, learning_rate=None):
 
     lr = recipe_learning_rate(config, learning_rate)
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(lr, beta_1=config.adam_beta_1,
-                                     global_clipnorm=config.clipnorm)
+        return Adam(lr, beta_1=config.adam_beta_1, global_clipnorm=config.clipnorm)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=0.9, global_clipnorm=config.clipnorm)
+        return SGD(lr, momentum=0.9, global_clipnorm=config.clipnorm)
     raise ValueError(f"unknown optimizer {config.optimizer!r}; valid: adam, sgd")
 
 
