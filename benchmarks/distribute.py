@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -67,16 +66,6 @@ def worker_main(args):
     print(json.dumps({"seconds_per_step": seconds, "batch": batch}))
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _run(extra, env=None):
     command = [sys.executable, __file__, "--worker", *extra]
     result = subprocess.run(command, capture_output=True, text=True,
@@ -91,11 +80,11 @@ def measure(name, flags, steps, warmup, folder: Path):
     if flags is not None:
         strategy = "mirrored" if flags else "none"
         return _run([*common, "--strategy", strategy, "--out", str(folder / "run"), *flags])
-    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
+    from kerasdenoise.training.distribute import local_tf_configs
+
     processes = []
-    for index in range(2):
-        env = {**os.environ, "TF_CONFIG": json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}})}
+    for index, tf_config in enumerate(local_tf_configs(2)):
+        env = {**os.environ, "TF_CONFIG": tf_config}
         processes.append(subprocess.Popen(
             [sys.executable, __file__, "--worker", *common, "--strategy", "multi-worker",
              "--out", str(folder / f"run{index}")],

@@ -10,7 +10,6 @@ changes the weights by far more than the bound.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -55,23 +54,11 @@ def test_cascade_stage_transition_under_mirrored(mirrored_vs_one_device):
     assert [s["blocks"] for s in stages] == [0, 1]
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _workers(root, out_dirs, extra=()):
     """Two local workers of one multi-worker run, each with its TF_CONFIG; waits for both."""
-    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
     processes = []
-    for index, out in enumerate(out_dirs):
-        env = {**os.environ, "TF_CONFIG": json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}})}
+    for out, tf_config in zip(out_dirs, distribute.local_tf_configs(2)):
+        env = {**os.environ, "TF_CONFIG": tf_config}
         processes.append(subprocess.Popen(
             [sys.executable, str(RUN), "train", str(root), "plain", "multi-worker", str(out),
              *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))

@@ -109,6 +109,21 @@ def read_tf_config(text: str | None = None) -> dict:
     return data
 
 
+def local_tf_configs(count: int) -> list:
+    """``TF_CONFIG`` texts of a ``count``-worker cluster on free localhost ports, one per worker
+    (index order; worker 0 is the chief): to try ``multi-worker`` on one machine."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    cluster = {"worker": [f"localhost:{s.getsockname()[1]}" for s in sockets]}
+    for s in sockets:
+        s.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            for i in range(count)]
+
+
 def _mirrored(devices):
     import tensorflow as tf
 
