@@ -161,7 +161,10 @@ def plot(curves: dict, bm3d: float, path: Path):
     ax.axhline(bm3d, color="gray", linestyle="--", label=f"BM3D {bm3d:.2f} dB")
     for mark in MARKS:
         ax.axvline(mark, color="lightgray", linewidth=0.8, zorder=0)
-    ax.set_xscale("symlog", linthresh=30)
+    ax.set_xscale("symlog", linthresh=30, linscale=2)
+    ticks = [0, 5, 10, 15, 20, 30, 60, 90, 120, 200]
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set_xlim(0, max([p["minutes"] for points in curves.values() for p in points] + [30]) * 1.1)
     ax.set_xlabel("training minutes (linear to 30, then log)")
     ax.set_ylabel(f"PSNR (dB), {TEST_SET} sigma 25")
     ax.set_title("DS-DN-ResNet-13, blind: paper recipe vs fast recipe")
