@@ -29,9 +29,7 @@ Writes ``benchmarks/results/idgan.json``, ``idgan_curves.png`` and ``idgan_visua
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +37,7 @@ import numpy as np
 from _bench import RESULTS, ROOT, evaluate_cached, published, reference, run_budget, save_figure, train_preset
 
 from kerasdenoise.training.configs import TrainConfig
-from kerasdenoise.training.gan import PHASE_DIRS, phase_configs
+from kerasdenoise.training.gan import PHASE_DIRS, phase_configs, phase_infos, plot_two_phase_curves
 
 PRESET = "idgan-cpu-s25"
 NOISE = "gaussian:sigma=25"
@@ -123,62 +121,6 @@ def finish_phase2_at(run: Path, steps: int) -> None:
     # The generator to start from if phase 2 has no checkpoint yet (a checkpoint overrides it).
     phase1 = load_keras_model(run / PHASE_DIRS[0] / "final.keras")
     train(config.replace(steps=steps), phase2, resume=True, network=generator_of(phase1), progress=False)
-
-
-def phase_infos(run: Path) -> list[dict]:
-    """``run_info.json`` of both phases, with ``dir`` added."""
-    return [{"dir": d, **json.loads((run / d / "run_info.json").read_text())} for d in PHASE_DIRS]
-
-
-def read_history(phase_dir: Path, steps_per_epoch: int, offset: int, steps: int):
-    """history.csv rows with ``step`` (counted over both phases) added."""
-    with open(phase_dir / "history.csv") as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        row["step"] = offset + min((int(row["epoch"]) + 1) * steps_per_epoch, steps)
-    return rows
-
-
-def plot_two_phase_curves(run: Path, out_png=None, title: str = ""):
-    """Training curves of an ``idgan_two_phase`` run: MSE ([-1, 1]) of both phases, validation
-    PSNR, and phase 2's loss terms (content, adversarial, D loss, detail loss).  Returns the figure."""
-    import matplotlib
-
-    if out_png:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    config = json.loads((run / "config.json").read_text())
-    phases = [{**info, "trainer": json.loads((run / info["dir"] / "config.json").read_text())["trainer"]}
-              for info in phase_infos(run)]
-    offset, history = 0, []
-    for phase in phases:
-        history.append(read_history(run / phase["dir"], config["steps_per_epoch"], offset, phase["steps"]))
-        offset += phase["steps"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-    for rows, phase, color in zip(history, phases, ("tab:blue", "tab:red")):
-        steps = [r["step"] for r in rows]
-        axes[0].plot(steps, [float(r["mse"]) for r in rows], "o-", color=color, label=f"{phase['trainer']} train")
-        axes[0].plot(steps, [float(r["val_mse"]) for r in rows], "s--", color=color, label=f"{phase['trainer']} val")
-        axes[1].plot(steps, [float(r["val_psnr"]) for r in rows], "o-", color=color, label=phase["trainer"])
-    for ax in axes[:2]:
-        ax.axvline(phases[0]["steps"], color="gray", lw=0.8)
-        ax.set_xlabel("step (both phases)")
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("MSE ([-1, 1] scale)")
-    axes[1].set_ylabel("validation PSNR (dB, [0, 1] images)")
-    for key in ("content", "adversarial", "d_loss", "g_loss"):
-        axes[2].plot([r["step"] for r in history[1]], [float(r[key]) for r in history[1]], "o-", label=key)
-    axes[2].set_yscale("log")
-    axes[2].set_xlabel("step (both phases)")
-    axes[2].set_title("phase 2 (IDGAN): loss terms before weighting", fontsize=9)
-    axes[2].legend(fontsize=8)
-    fig.suptitle(textwrap.fill(title or run.name, 150), fontsize=9)
-    if out_png:
-        save_figure(fig, out_png, dpi=110)
-    else:
-        fig.tight_layout()
-    return fig
 
 
 def plot_visual(entries, limit, out_png, crop: int = 64, count: int = 2):

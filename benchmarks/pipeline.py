@@ -43,10 +43,10 @@ def uptime_line() -> str:
 
 def start_stream(images, names, args, mode):
     """Build the stream for ``mode`` and run its warm-up batches: (iterator, seconds)."""
-    from kerasdenoise.data.pipeline import _build_patch_dataset
+    from kerasdenoise.data.pipeline import patch_dataset
 
     start = time.perf_counter()
-    dataset = _build_patch_dataset(
+    dataset = patch_dataset(
         images,
         names=names,
         patch_size=args.patch_size,

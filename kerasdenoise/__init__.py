@@ -1,7 +1,7 @@
 """kerasdenoise: image denoisers from four papers in TensorFlow / Keras 3.
 
 Subpackages: ``degrade`` (degradations), ``data`` (images, tf.data pipelines), ``models``
-(network builders and their registry), ``losses``, ``metrics``, ``training``, ``inference``,
+(network builders and their registry), ``losses``, ``metrics``, ``training``, ``runtime``,
 ``evaluation``, ``export``.  See docs/ARCHITECTURE.md.
 """
 import os

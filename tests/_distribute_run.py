@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+# Run as a script, this file's folder (tests/) is first on the import path: test_presets_smoke
+# (the tiny configs) imports as it does under pytest.
 
 # Per procedure: the preset whose tiny form runs (test_presets_smoke.shrink) and the changes
 # that make the check sharp (a clip that is active: every update is the clipped gradient; a stage

@@ -380,7 +380,7 @@ def test_functions_and_specs_share_the_parameter_rules(name, param_name):
     assert param.rule in str(info.value)
 
 
-def test_a_new_kind_is_one_table_entry(monkeypatch):
+def test_a_new_kind_is_one_table_entry(monkeypatch, capsys):
     def brighten(images, seed, by):
         return images + by
 
@@ -388,6 +388,12 @@ def test_a_new_kind_is_one_table_entry(monkeypatch):
                                    (degrade.Param("by", low=0, high=1),), brighten)
     monkeypatch.setattr(degrade, "KINDS", {**degrade.KINDS, "brighten": kind})
     assert "brighten:by=BY" in degrade.spec_help()
+    from kerasdenoise.cli import denoise as denoise_cli, evaluate as evaluate_cli
+
+    for cli in (evaluate_cli, denoise_cli):  # the CLIs' --noise help is derived from the table
+        with pytest.raises(SystemExit):
+            cli.main(["--help"])
+        assert "brighten:by=BY" in " ".join(capsys.readouterr().out.split()), cli.__name__
     out = degrade.from_spec("brighten:by=0.25+gaussian:sigma=0")(gray(value=0.5), SEED)
     np.testing.assert_allclose(np.asarray(out), 0.75)
     with pytest.raises(ValueError, match="brighten:by=2"):

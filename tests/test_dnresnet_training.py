@@ -14,7 +14,8 @@ from kerasdenoise.degrade import from_spec
 from kerasdenoise.models import dnresnet
 from kerasdenoise.training import configs
 from kerasdenoise.training.cascade import StageLossMonitor
-from kerasdenoise.training.runner import get_driver, read_state
+from kerasdenoise.training.runner import read_state
+from kerasdenoise.training.trainers import get_driver
 
 
 def tiny_stream(batch_size=4, seed=0):

@@ -9,14 +9,13 @@ import pytest
 from conftest import ROOT
 from kerasdenoise import losses, models
 from kerasdenoise._registry import Registry, resolve
-from kerasdenoise.training import configs, runner, trainers
+from kerasdenoise.training import configs, trainers
 
 
 TABLES = {
     "model": (models.NETWORKS, models.get_builder),
     "loss": (losses.LOSSES, lambda name: losses._LOSSES.get(name)),
-    "trainer": (trainers.TRAINERS, lambda name: trainers._TRAINERS.get(name)),
-    "driver": (runner.DRIVERS, runner.get_driver),
+    "procedure": (trainers.PROCEDURES, trainers.get_procedure),
 }
 
 
@@ -35,17 +34,21 @@ def test_unknown_names_list_the_valid_ones():
         models.build("dncn")
     with pytest.raises(ValueError, match="unknown loss 'mae'; valid names: .*l1.*mse"):
         losses.get_loss("mae")
-    with pytest.raises(ValueError, match="unknown trainer 'gan'; valid names: .*idgan.*supervised"):
-        trainers._TRAINERS.get("gan")
+    with pytest.raises(ValueError, match=r"unknown training procedure \(config.trainer\) 'gan'; "
+                                         "valid names: .*cascade.*idgan.*supervised"):
+        trainers.get_procedure("gan")
     with pytest.raises(ValueError, match="unknown config 'dmeo'; valid presets: .*demo"):
         configs.get_preset("dmeo")
-    assert runner.get_driver("supervised") is None  # a single-phase trainer, not a driver
+    assert trainers.get_driver("supervised") is None  # a single-run trainer, not a driver
+    assert trainers.get_driver("cascade") is trainers.get_procedure("cascade")
+    assert trainers.STAGED < set(trainers.PROCEDURES)
 
 
 def test_names_come_from_the_tables_alone():
     assert models.names() == sorted(models.NETWORKS)
     assert losses.loss_names() == sorted(losses.LOSSES)
-    assert trainers.trainer_names() == sorted(trainers.TRAINERS)
+    assert trainers.procedure_names() == sorted(trainers.PROCEDURES)
+    assert trainers.trainer_names() == sorted(set(trainers.PROCEDURES) - trainers.STAGED)
 
 
 PROBE = """
@@ -87,7 +90,7 @@ def test_presets_name_declared_networks_losses_and_trainers():
         assert config.name == name
         assert config.model in models.NETWORKS, name
         assert config.loss in losses.LOSSES, name
-        assert config.trainer in trainers.TRAINERS or config.trainer in runner.DRIVERS, name
+        assert config.trainer in trainers.PROCEDURES, name
 
 
 def test_get_preset_returns_an_independent_copy():

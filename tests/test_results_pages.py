@@ -4,7 +4,6 @@ committed pages in docs/results/ are what the generator writes from the reposito
 import importlib
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,9 @@ BENCHMARKS = ROOT / "benchmarks"
 
 
 def _import(name):
-    """A module of benchmarks/ (they import each other as top-level modules, like scripts)."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    """A module of benchmarks/ (they import each other as top-level modules, like scripts;
+    pytest's ``pythonpath`` setting puts benchmarks/ on the import path)."""
+    return importlib.import_module(name)
 
 
 @pytest.fixture(scope="module")
@@ -215,12 +211,31 @@ def test_a_page_follows_its_files(pages_module, synthetic):
     assert "45.67" in (synthetic["out"] / "dncnn.md").read_text()
 
 
+def test_readme_tables_follow_shipped_json(pages_module, synthetic, tmp_path):
+    """The README's shipped-models block is regenerated from shipped.json; the rest is kept."""
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{pages_module.README_BEGIN}\nold table\n{pages_module.README_END}\noutro\n")
+    args = ["--results", str(synthetic["results"]), "--reference", str(synthetic["reference"]),
+            "--exported", str(synthetic["exported"]), "--out", str(synthetic["out"]), "--readme", str(readme)]
+    assert pages_module.main(args + ["--check"]) == 1
+    pages_module.main(args)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
+    row = next(line for line in text.splitlines() if line.startswith("| `folder_x`"))
+    assert "1,234" in row and "11.51" in row and "901 steps" in row
+    assert any(line.startswith("| BM3D (published)") for line in text.splitlines())
+    assert pages_module.main(args + ["--check"]) == 0
+
+
 def test_committed_pages_are_up_to_date(pages_module):
     """docs/results/ is what `python benchmarks/results_pages.py` writes from the repository."""
     pages = pages_module.render_pages()
     committed = {path.name for path in pages_module.DOCS.glob("*.md")}
     assert committed == set(pages), "regenerate: python benchmarks/results_pages.py"
     assert pages_module.stale_pages(pages) == [], "regenerate: python benchmarks/results_pages.py"
+    readme = pages_module.readme_text(pages_module.Sources(out=pages_module.ROOT))
+    assert readme is not None, "README.md lost its shipped-models markers"
+    assert readme == pages_module.README.read_text(), "regenerate: python benchmarks/results_pages.py"
 
 
 def test_pages_and_benchmarks_read_the_same_published_numbers(pages_module):
@@ -257,10 +272,16 @@ def test_evaluation_cache_reads_both_entry_formats(tmp_path):
     assert bench.cached_evaluation(cache, "run/m", "gaussian:sigma=50", "BSD68", "gray") is None
 
 
-def test_benchmarks_do_not_edit_sys_path_or_write_paper_numbers():
-    for path in BENCHMARKS.glob("*.py"):
+def test_no_sys_path_edits_and_notebooks_read_paper_numbers():
+    """The package is installed: no script, test or notebook edits the import path; notebooks
+    take the papers' numbers from the one data file."""
+    files = [*BENCHMARKS.glob("*.py"), *(ROOT / "tools").glob("*.py"), *(ROOT / "tests").glob("*.py"),
+             *(ROOT / "kerasdenoise").rglob("*.py"), *(ROOT / "notebooks").glob("*.ipynb")]
+    for path in files:
         code = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
-        assert not re.search(r"sys\.path\.(insert|append)", code), path.name
+        assert not re.search(r"sys\.path\.(insert|append)\(", code), path.name
+    for path in (ROOT / "notebooks").glob("0[123]_*.ipynb"):
+        assert "reference_numbers.json" in path.read_text(), path.name
     # the reference file parses and each published series is numbers
     reference = json.loads((BENCHMARKS / "reference_numbers.json").read_text())
     for name, entry in reference["denoising"].items():

@@ -27,16 +27,15 @@ SLOW = 0.3  # seconds per batch of an interrupted run
 SIGNALS = ("SIGINT", "SIGTERM", "SIGKILL")
 
 DRIVER = textwrap.dedent('''
-    """Test driver: tools/train.py's main() on each argument list of argv[3] (JSON)."""
-    import json, os, signal, sys, time
+    """Test driver: kerasdenoise-train's main() on each argument list of argv[3] (JSON)."""
+    import json, signal, sys, time
     # Ctrl-C semantics even when the parent ignores SIGINT (a background job of a script):
     # the runner keeps an inherited SIG_IGN.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     import tensorflow as tf
     tf.config.experimental.enable_op_determinism()
-    root, slow, jobs = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
-    sys.path.insert(0, os.path.join(root, "tools"))
-    import train as train_cli
+    slow, jobs = float(sys.argv[2]), json.loads(sys.argv[3])  # argv[1]: the repository root
+    from kerasdenoise.cli import train as train_cli
     from kerasdenoise.training import runner
 
     if slow > 0:

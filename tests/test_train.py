@@ -158,7 +158,7 @@ def test_every_procedure_refuses_an_unknown_option_listing_the_valid_ones(tmp_pa
         message = str(caught.value)
         assert repr(name) in message and repr(misspelt) in message
         assert all(option in message for option in valid)
-    with pytest.raises(ValueError, match="valid: .*cascade.*supervised"):
+    with pytest.raises(ValueError, match="valid names: .*cascade.*supervised"):
         trainers.procedure_options(config.replace(trainer="supervized"))
     # train() checks before anything is written
     out = tmp_path / "never"

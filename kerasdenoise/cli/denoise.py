@@ -148,6 +148,8 @@ def _mismatch_message(err, path) -> str:
 
 
 def main(argv=None) -> int:
+    from kerasdenoise.degrade import spec_help
+
     parser = argparse.ArgumentParser(
         prog="kerasdenoise-denoise", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -161,7 +163,8 @@ def main(argv=None) -> int:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace outputs that already exist (inputs are never replaced)")
     parser.add_argument("--noise", metavar="SPEC",
-                        help="noise in the images, for models that need it (bm3d): gaussian:sigma=S")
+                        help="noise in the images, for models that need it (bm3d: its sigma); "
+                             + spec_help().replace("%", "%%"))
     parser.add_argument("--tile", type=int, default=512, help="tile size in pixels (default 512)")
     parser.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
     args = parser.parse_args(argv)

@@ -47,6 +47,8 @@ def _output_problem(args):
 
 
 def main(argv=None) -> int:
+    from kerasdenoise.degrade import spec_help
+
     parser = argparse.ArgumentParser(
         prog="kerasdenoise-evaluate", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -57,7 +59,8 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--noise", action="append", required=True, metavar="SPEC",
-        help="degradation spec, e.g. gaussian:sigma=25 or jpeg:quality=10 (repeatable)",
+        help="degradation spec, e.g. gaussian:sigma=25 or jpeg:quality=10 (repeatable); "
+             + spec_help().replace("%", "%%"),
     )
     parser.add_argument("--color", choices=("gray", "rgb", "y"), default="gray",
                         help="evaluate gray, RGB or the Y channel of RGB images (default gray)")

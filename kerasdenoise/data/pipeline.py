@@ -24,7 +24,7 @@ Degradation = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 # independent of the noise the degradation draws from the element seed itself.
 _CROP_SALT = 1
 
-# How patch_dataset applies the degradation element by element (see _build_patch_dataset);
+# How patch_dataset applies the degradation element by element (see patch_dataset);
 # chosen by benchmarks/pipeline.py, which times the three.
 DEGRADE_MODE = "map_fn"
 
@@ -164,8 +164,8 @@ def _degrade_each(degrade: Degradation, mode: str):
     return apply
 
 
-def _build_patch_dataset(
-    images,
+def patch_dataset(
+    images: Sequence[np.ndarray],
     *,
     patch_size: int,
     degradation,
@@ -177,11 +177,30 @@ def _build_patch_dataset(
     shuffle: bool = True,
     augment: bool = False,
     names: Sequence[str] | None = None,
-    degrade_mode: str = "map_fn",
+    degrade_mode: str = DEGRADE_MODE,
 ) -> tf.data.Dataset:
-    """:func:`patch_dataset` with the per-element degradation strategy as a knob
-    (``degrade_mode``: ``"map_fn"``, ``"vectorized"`` or ``"per_element"`` = before batching);
-    the benchmark compares them."""
+    """An endless stream of ``(degraded [B, p, p, C], clean [B, t, t, C])`` float32 batches.
+
+    - ``images``: decoded float32 ``[H, W, C]`` arrays in [0, 1], any sizes >= ``patch_size``,
+      all with the same C (``names``, e.g. ``ImageSet.names()``, make errors readable).
+    - ``degradation``: a spec string for ``kerasdenoise.degrade.from_spec``, a callable
+      ``(images, seed int32 [2]) -> images``, or ``None`` for clean inputs.  Each patch is
+      degraded with its own seed ``element_seed(seed, n)`` (applied per batch, element by
+      element), so the result does not depend on ``batch_size``.
+    - Patch ``n`` comes from image ``k // patches_per_image`` where ``k`` is ``n``'s place in an
+      epoch of ``len(images) * patches_per_image`` patches (a stateless shuffle of the epoch when
+      ``shuffle``, in order otherwise): every image gives ``patches_per_image`` patches per
+      epoch.  The crop position (and with ``augment``, one of the 8 flips / rotations of DnCNN's
+      augmentation) is drawn from the patch's seed.
+    - ``target_size`` t < p (valid-padding networks, e.g. 33 in -> 17 out): the clean target is
+      the center crop (offset ``(p - t) // 2``) of the clean patch; the input is the full
+      degraded patch.
+    - ``start_step``: start at patch ``start_step * batch_size`` at no cost, so batch ``k`` of
+      a fresh stream equals batch 0 of a stream started at ``start_step=k``.
+    - ``degrade_mode``: how the degradation is applied element by element: ``"map_fn"``
+      (default), ``"vectorized"`` or ``"per_element"`` (before batching); same values,
+      different speed (``benchmarks/pipeline.py`` times the three).
+    """
     for label, value in (
         ("patch_size", patch_size),
         ("batch_size", batch_size),
@@ -267,51 +286,3 @@ def _build_patch_dataset(
         )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
-
-def patch_dataset(
-    images: Sequence[np.ndarray],
-    *,
-    patch_size: int,
-    degradation,
-    batch_size: int,
-    seed: int,
-    patches_per_image: int = 1,
-    target_size: int | None = None,
-    start_step: int = 0,
-    shuffle: bool = True,
-    augment: bool = False,
-    names: Sequence[str] | None = None,
-) -> tf.data.Dataset:
-    """An endless stream of ``(degraded [B, p, p, C], clean [B, t, t, C])`` float32 batches.
-
-    - ``images``: decoded float32 ``[H, W, C]`` arrays in [0, 1], any sizes >= ``patch_size``,
-      all with the same C (``names``, e.g. ``ImageSet.names()``, make errors readable).
-    - ``degradation``: a spec string for ``kerasdenoise.degrade.from_spec``, a callable
-      ``(images, seed int32 [2]) -> images``, or ``None`` for clean inputs.  Each patch is
-      degraded with its own seed ``element_seed(seed, n)`` (applied per batch, element by
-      element), so the result does not depend on ``batch_size``.
-    - Patch ``n`` comes from image ``k // patches_per_image`` where ``k`` is ``n``'s place in an
-      epoch of ``len(images) * patches_per_image`` patches (a stateless shuffle of the epoch when
-      ``shuffle``, in order otherwise): every image gives ``patches_per_image`` patches per
-      epoch.  The crop position (and with ``augment``, one of the 8 flips / rotations of DnCNN's
-      augmentation) is drawn from the patch's seed.
-    - ``target_size`` t < p (valid-padding networks, e.g. 33 in -> 17 out): the clean target is
-      the center crop (offset ``(p - t) // 2``) of the clean patch; the input is the full
-      degraded patch.
-    - ``start_step``: start at patch ``start_step * batch_size`` at no cost, so batch ``k`` of
-      a fresh stream equals batch 0 of a stream started at ``start_step=k``.
-    """
-    return _build_patch_dataset(
-        images,
-        patch_size=patch_size,
-        degradation=degradation,
-        batch_size=batch_size,
-        seed=seed,
-        patches_per_image=patches_per_image,
-        target_size=target_size,
-        start_step=start_step,
-        shuffle=shuffle,
-        augment=augment,
-        names=names,
-        degrade_mode=DEGRADE_MODE,
-    )

@@ -188,29 +188,39 @@ def _check_args(base_filters, depth, channels):
         )
 
 
-def _u_net(inputs, depth, down_level, bottleneck, up_level, widths, channels, residual,
-           init="paper"):
-    """The shared U: pad, down levels (+ pool), bottleneck, up levels, 1x1 out, crop, residual.
+def _u_net(name, depth, base_filters, channels, residual, init, down_level, merge):
+    """The shared U as a model: pad, down levels (+ pool), bottleneck, up levels (transposed
+    conv, ``merge`` with the skip: ``"concat"`` or ``"add"``, double conv), 1x1 out, crop,
+    residual.
 
     ``init="he"`` with ``residual``: the 1x1 output convolution starts at zero (the untrained
     model is exactly the identity); everything else is initialised as with ``init="paper"``.
     """
+    depth = int(depth)
+    widths = [int(base_filters) * 2**level for level in range(depth + 1)]
     multiple = 2 ** depth
+    inputs = keras.Input(shape=(None, None, channels), name="degraded")
     x = ReflectPadToMultiple(multiple, name="pad_to_multiple")(inputs)
     skips = []
     for level in range(depth):
         x = down_level(x, widths[level], f"down{level + 1}")
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"down{level + 1}_pool")(x)
-    x = bottleneck(x, widths[depth], "bottleneck")
+    x = down_level(x, widths[depth], "bottleneck")
     for level in reversed(range(depth)):
-        x = up_level(x, skips[level], widths[level], f"up{level + 1}")
+        level_name = f"up{level + 1}"
+        x = _up(x, widths[level], level_name)
+        if merge == "concat":
+            x = layers.Concatenate(name=f"{level_name}_concat")([skips[level], x])
+        else:
+            x = layers.Add(name=f"{level_name}_skip_add")([skips[level], x])
+        x = _double_conv(x, widths[level], level_name)
     out_init = "zeros" if init == "he" and residual else "he_normal"
     x = layers.Conv2D(channels, 1, kernel_initializer=out_init, name="out_conv")(x)
     x = CropToReference(multiple, name="crop_to_input")([x, inputs])
     if residual:
-        return layers.Add(name="restored")([inputs, x])
-    return x
+        x = layers.Add(name="restored")([inputs, x])
+    return keras.Model(inputs, x, name=name)
 
 
 def build_unet(
@@ -232,17 +242,7 @@ def build_unet(
     """
     check_recipe_args("unet", residual, init)
     _check_args(base_filters, depth, channels)
-    widths = [int(base_filters) * 2**level for level in range(depth + 1)]
-
-    def up_level(x, skip, filters, name):
-        x = _up(x, filters, name)
-        x = layers.Concatenate(name=f"{name}_concat")([skip, x])
-        return _double_conv(x, filters, name)
-
-    inputs = keras.Input(shape=(None, None, channels), name="degraded")
-    outputs = _u_net(inputs, int(depth), _double_conv, _double_conv, up_level, widths,
-                     channels, residual, init)
-    return keras.Model(inputs, outputs, name=name)
+    return _u_net(name, depth, base_filters, channels, residual, init, _double_conv, "concat")
 
 
 def build_resunet(
@@ -267,19 +267,10 @@ def build_resunet(
     _check_args(base_filters, depth, channels)
     if int(res_blocks) < 1:
         raise ValueError(f"res_blocks must be >= 1, got {res_blocks}")
-    widths = [int(base_filters) * 2**level for level in range(depth + 1)]
 
     def down_level(x, filters, name):
         for block in range(int(res_blocks)):
             x = _res_block(x, filters, f"{name}_res{block + 1}")
         return x
 
-    def up_level(x, skip, filters, name):
-        x = _up(x, filters, name)
-        x = layers.Add(name=f"{name}_skip_add")([skip, x])
-        return _double_conv(x, filters, name)
-
-    inputs = keras.Input(shape=(None, None, channels), name="degraded")
-    outputs = _u_net(inputs, int(depth), down_level, down_level, up_level, widths,
-                     channels, residual, init)
-    return keras.Model(inputs, outputs, name=name)
+    return _u_net(name, depth, base_filters, channels, residual, init, down_level, "add")

@@ -56,11 +56,10 @@ from kerasdenoise.training.runner import (
     check_resume,
     make_datasets,
     read_state,
-    register_driver,
     save_model_atomic,
     train,
 )
-from kerasdenoise.training.trainers import Options, uses_options
+from kerasdenoise.training.trainers import Options, register_procedure, uses_options
 
 STAGE_SUMMARY = "stage.json"
 
@@ -324,7 +323,7 @@ def run_stages(
     return TrainResult(final, trainable, out_dir, total_steps, total_seconds)
 
 
-@register_driver("cascade")
+@register_procedure("cascade")
 @uses_options(CascadeOptions)
 def cascade_driver(config: TrainConfig, out_dir, resume: bool = False, progress: bool = True,
                    datasets=None, callbacks=(), *, options: CascadeOptions) -> TrainResult:

@@ -34,8 +34,8 @@ import keras
 from kerasdenoise.models import dnresnet
 from kerasdenoise.training.cascade import Stage, positive_int, run_stages
 from kerasdenoise.training.configs import TrainConfig
-from kerasdenoise.training.runner import TrainResult, register_driver
-from kerasdenoise.training.trainers import Options, uses_options
+from kerasdenoise.training.runner import TrainResult
+from kerasdenoise.training.trainers import Options, register_procedure, uses_options
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def load_init(path) -> keras.Model:
     return model
 
 
-@register_driver("evolution")
+@register_procedure("evolution")
 @uses_options(EvolutionOptions)
 def evolution_driver(config: TrainConfig, out_dir, resume: bool = False, progress: bool = True,
                      datasets=None, callbacks=(), *, options: EvolutionOptions) -> TrainResult:

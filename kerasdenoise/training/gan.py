@@ -31,7 +31,9 @@ once per batch.
 """
 from __future__ import annotations
 
+import csv
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +50,6 @@ from kerasdenoise.training.runner import (
     _write_json_atomic,
     check_resume,
     read_state,
-    register_driver,
     save_model_atomic,
     train,
 )
@@ -57,7 +58,7 @@ from kerasdenoise.training.trainers import (
     Unsaved,
     make_optimizer,
     parse_options,
-    register_trainer,
+    register_procedure,
     uses_options,
 )
 
@@ -322,7 +323,7 @@ def make_content_loss(layer: str = CONTENT_LAYER, network: str = CONTENT_NETWORK
     return PerceptualLoss(layers=(layer,), network=network, weights=weights, normalize=normalize)
 
 
-@register_trainer("idresnet_mse")
+@register_procedure("idresnet_mse")
 @uses_options(IDGANOptions)
 def idresnet_mse_trainer(config: TrainConfig, network: keras.Model,
                          options: IDGANOptions) -> IDResNetTrainer:
@@ -333,7 +334,7 @@ def idresnet_mse_trainer(config: TrainConfig, network: keras.Model,
     return trainer
 
 
-@register_trainer("idgan")
+@register_procedure("idgan")
 @uses_options(IDGANOptions)
 def idgan_trainer(config: TrainConfig, network: keras.Model, options: IDGANOptions) -> IDGAN:
     """Phase 2: ``network`` (the generator, or its [0, 1] wrapper) in an :class:`IDGAN`.
@@ -428,7 +429,7 @@ def _run_phase(config: TrainConfig, phase_dir: Path, resume: bool, progress: boo
                  datasets=datasets, callbacks=callbacks)
 
 
-@register_driver("idgan_two_phase")
+@register_procedure("idgan_two_phase")
 @uses_options(IDGANTwoPhaseOptions)
 def idgan_two_phase(config: TrainConfig, out_dir, resume: bool = False,
                     progress: bool = True, datasets=None, callbacks=(), *,
@@ -470,3 +471,63 @@ def idgan_two_phase(config: TrainConfig, out_dir, resume: bool = False,
     _write_json_atomic(summary_path, summary)
     return TrainResult(second.denoiser, second.trainable, out_dir, first.steps + second.steps,
                        first.seconds + second.seconds)
+
+
+# --------------------------------------------------------------------------------------------
+# Curves of a two-phase run
+
+
+def phase_infos(run: Path) -> list[dict]:
+    """``run_info.json`` of both phases, with ``dir`` added."""
+    return [{"dir": d, **json.loads((run / d / "run_info.json").read_text())} for d in PHASE_DIRS]
+
+
+def read_history(phase_dir: Path, steps_per_epoch: int, offset: int, steps: int):
+    """history.csv rows with ``step`` (counted over both phases) added."""
+    with open(phase_dir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["step"] = offset + min((int(row["epoch"]) + 1) * steps_per_epoch, steps)
+    return rows
+
+
+def plot_two_phase_curves(run: Path, out_png=None, title: str = ""):
+    """Training curves of an ``idgan_two_phase`` run: MSE ([-1, 1]) of both phases, validation
+    PSNR, and phase 2's loss terms (content, adversarial, D loss, detail loss).  Returns the figure."""
+    import matplotlib
+
+    if out_png:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    config = json.loads((run / "config.json").read_text())
+    phases = [{**info, "trainer": json.loads((run / info["dir"] / "config.json").read_text())["trainer"]}
+              for info in phase_infos(run)]
+    offset, history = 0, []
+    for phase in phases:
+        history.append(read_history(run / phase["dir"], config["steps_per_epoch"], offset, phase["steps"]))
+        offset += phase["steps"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    for rows, phase, color in zip(history, phases, ("tab:blue", "tab:red")):
+        steps = [r["step"] for r in rows]
+        axes[0].plot(steps, [float(r["mse"]) for r in rows], "o-", color=color, label=f"{phase['trainer']} train")
+        axes[0].plot(steps, [float(r["val_mse"]) for r in rows], "s--", color=color, label=f"{phase['trainer']} val")
+        axes[1].plot(steps, [float(r["val_psnr"]) for r in rows], "o-", color=color, label=phase["trainer"])
+    for ax in axes[:2]:
+        ax.axvline(phases[0]["steps"], color="gray", lw=0.8)
+        ax.set_xlabel("step (both phases)")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("MSE ([-1, 1] scale)")
+    axes[1].set_ylabel("validation PSNR (dB, [0, 1] images)")
+    for key in ("content", "adversarial", "d_loss", "g_loss"):
+        axes[2].plot([r["step"] for r in history[1]], [float(r[key]) for r in history[1]], "o-", label=key)
+    axes[2].set_yscale("log")
+    axes[2].set_xlabel("step (both phases)")
+    axes[2].set_title("phase 2 (IDGAN): loss terms before weighting", fontsize=9)
+    axes[2].legend(fontsize=8)
+    fig.suptitle(textwrap.fill(title or run.name, 150), fontsize=9)
+    fig.tight_layout()
+    if out_png:
+        fig.savefig(out_png, dpi=110)
+        plt.close(fig)
+    return fig

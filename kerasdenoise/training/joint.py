@@ -29,7 +29,7 @@ from kerasdenoise.training.trainers import (
     Options,
     Unsaved,
     make_optimizer,
-    register_trainer,
+    register_procedure,
     uses_options,
 )
 
@@ -161,7 +161,7 @@ class JointLossOptions(Options):
     normalize: object = "imagenet"
 
 
-@register_trainer("joint_loss")
+@register_procedure("joint_loss")
 @uses_options(JointLossOptions)
 def joint_loss_trainer(config, network, options: JointLossOptions):
     """``JointLossDenoiser(network, PerceptualLoss(...), pixel_loss=get_loss(config.loss,

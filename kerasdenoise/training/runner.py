@@ -53,11 +53,11 @@ import keras
 import numpy as np
 
 from kerasdenoise import models
-from kerasdenoise._registry import Registry
 from kerasdenoise.training.configs import TrainConfig
 from kerasdenoise.training.trainers import (
     build_optimizer_state,
     denoiser_of,
+    get_driver,
     make_trainable,
     step_counter,
 )
@@ -71,31 +71,6 @@ STATE_FORMAT = 2  # 1: {"step", "seconds"} only (a checkpoint of that format sti
 RESUMABLE_CHANGES = {"steps", "steps_per_epoch", "description", "val_batches", "snapshot_every",
                      "strategy", "devices"}
 SNAPSHOT_DIR = "snapshots"
-
-
-# Staged procedures (cascade training, incremental evolution, the two IDGAN phases) are drivers:
-# functions ``driver(config, out_dir, resume, progress, datasets, callbacks) -> TrainResult``
-# that call :func:`train` once per stage, each stage in its own sub-directory so that a resume
-# skips the finished stages (see kerasdenoise.training.trainers for the procedures).
-#: Every driver, by name: ``"module:function"``, imported on first use.
-DRIVERS = {
-    "cascade": "kerasdenoise.training.cascade:cascade_driver",
-    "evolution": "kerasdenoise.training.evolution:evolution_driver",
-    "idgan_two_phase": "kerasdenoise.training.gan:idgan_two_phase",
-}
-_DRIVERS = Registry("driver", DRIVERS)
-
-# Marks a definition as its table entry (checks the name; registers nothing).
-register_driver = _DRIVERS.entry
-
-
-def driver_names():
-    return _DRIVERS.names()
-
-
-def get_driver(name: str):
-    """The driver registered as ``name``, or None (a single-phase trainer)."""
-    return _DRIVERS.get(name, None)
 
 
 class NonFiniteLoss(RuntimeError):

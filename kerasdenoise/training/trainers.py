@@ -14,14 +14,15 @@ dataclass; :func:`parse_options` is the one check of the keys (an unknown or mis
 ValueError naming the procedure, the bad keys and the valid ones).  The decorator
 :func:`uses_options` hands a procedure its parsed options.
 
-Procedures come in two kinds, both called with the config first:
+Every procedure is declared in one table, :data:`PROCEDURES`.  They come in two kinds, both
+called with the config first:
 
-- single-run ones (*trainers*, declared in :data:`TRAINERS`):
+- single-run ones (*trainers*):
   ``trainer(config, network) -> keras.Model``, the compiled model that ``fit`` runs.  The plain
   case compiles the network itself; the others wrap it in a ``keras.Model`` subclass with its
   own ``train_step``.  Every trainable exposes the bare network as ``.denoiser`` (the plain
   case *is* the network: see :func:`denoiser_of`); that is what gets saved as ``final.keras``.
-- staged ones (*drivers*, declared in ``runner.DRIVERS``):
+- staged ones (*drivers*, listed in :data:`STAGED`):
   ``driver(config, out_dir, resume, progress, datasets, callbacks) -> TrainResult``, which run
   :func:`kerasdenoise.training.runner.train` once per stage / phase, each in a sub-directory.
 
@@ -47,22 +48,24 @@ from kerasdenoise._registry import Registry
 from kerasdenoise.losses import get_loss
 from kerasdenoise.training.distribute import ReduceThenClip, per_replica_mean
 
-#: Every trainer, by name: ``"module:function"``, imported on first use.
-TRAINERS = {
+#: Every training procedure (``config.trainer``), by name: ``"module:function"``, imported on
+#: first use.  Those in :data:`STAGED` are drivers; the others are single-run trainers.
+PROCEDURES = {
     "supervised": "kerasdenoise.training.trainers:supervised_trainer",
     "joint_loss": "kerasdenoise.training.joint:joint_loss_trainer",
     "idresnet_mse": "kerasdenoise.training.gan:idresnet_mse_trainer",
     "idgan": "kerasdenoise.training.gan:idgan_trainer",
     "joint_classifier_loss": "kerasdenoise.training.transfer:joint_classifier_loss_trainer",
+    "cascade": "kerasdenoise.training.cascade:cascade_driver",
+    "evolution": "kerasdenoise.training.evolution:evolution_driver",
+    "idgan_two_phase": "kerasdenoise.training.gan:idgan_two_phase",
 }
-_TRAINERS = Registry("trainer", TRAINERS)
+#: The staged procedures: they run ``runner.train`` once per stage / phase.
+STAGED = frozenset({"cascade", "evolution", "idgan_two_phase"})
+PROCEDURE_REGISTRY = Registry("training procedure (config.trainer)", PROCEDURES)
 
 # Marks a definition as its table entry (checks the name; registers nothing).
-register_trainer = _TRAINERS.entry
-
-
-def trainer_names():
-    return _TRAINERS.names()
+register_procedure = PROCEDURE_REGISTRY.entry
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,23 +130,23 @@ def uses_options(options_class: type):
 
 def procedure_names() -> list:
     """Every training procedure (single-run trainers and staged drivers), sorted."""
-    from kerasdenoise.training.runner import driver_names
+    return PROCEDURE_REGISTRY.names()
 
-    return sorted(set(trainer_names()) | set(driver_names()))
+
+def trainer_names() -> list:
+    """The single-run procedures, sorted."""
+    return [name for name in procedure_names() if name not in STAGED]
 
 
 def get_procedure(name: str):
     """The procedure ``config.trainer = name`` runs: a driver (staged) or a trainer; unknown
     names: ValueError listing every procedure."""
-    from kerasdenoise.training.runner import get_driver
+    return PROCEDURE_REGISTRY.get(name)
 
-    driver = get_driver(name)
-    if driver is not None:
-        return driver
-    if name in _TRAINERS:
-        return _TRAINERS.get(name)
-    raise ValueError(f"unknown training procedure (config.trainer) {name!r}; valid: "
-                     f"{', '.join(procedure_names())}")
+
+def get_driver(name: str):
+    """The staged procedure ``name``, or None (a single-run trainer or an unknown name)."""
+    return PROCEDURE_REGISTRY.get(name) if name in STAGED else None
 
 
 def options_class(name: str) -> type:
@@ -229,13 +232,13 @@ def denoiser_of(trainable: keras.Model) -> keras.Model:
 
 def make_trainable(config, network) -> keras.Model:
     """The compiled model of a single-run procedure (``config.trainer``) around ``network``."""
-    if config.trainer not in _TRAINERS:
-        get_procedure(config.trainer)  # unknown: the error lists every procedure
+    procedure = get_procedure(config.trainer)  # unknown: the error lists every procedure
+    if config.trainer in STAGED:
         raise ValueError(
             f"training procedure {config.trainer!r} is staged (it runs train() per stage); "
             f"it has no single trainable. Single-run procedures: {', '.join(trainer_names())}"
         )
-    return _TRAINERS.get(config.trainer)(config, network)
+    return procedure(config, network)
 
 
 def build_optimizer_state(trainable: keras.Model):

@@ -23,7 +23,7 @@ import keras
 
 from kerasdenoise import models
 from kerasdenoise.models.gated_convdeconv import init_classifier_from_denoiser
-from kerasdenoise.training.trainers import Options, make_optimizer, register_trainer, uses_options
+from kerasdenoise.training.trainers import Options, make_optimizer, register_procedure, uses_options
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -169,7 +169,7 @@ class JointClassifierLossOptions(Options):
     feature_weight: float = 1.0
 
 
-@register_trainer("joint_classifier_loss")
+@register_procedure("joint_classifier_loss")
 @uses_options(JointClassifierLossOptions)
 def joint_classifier_loss_trainer(config, network, options: JointClassifierLossOptions):
     """``JointLossDenoiser(network, get_loss(config.loss, **config.loss_kwargs))``.
