@@ -51,22 +51,28 @@ class Shipped:
     # finished runs, oldest first, whose final weights started this one in turn (init_weights):
     # their steps and minutes count in the budget; the first one's snapshots hold the 90-minute point
     parents: tuple = ()
+    # finished runs whose trained network is a frozen part of this model (the color model's
+    # luminance network): their steps and minutes count in the budget too
+    components: tuple = ()
 
 
 DS_FIRST = "benchmarks/saved_runs/dsdnresnet13-blind-fast"
 DS_LONG = "benchmarks/saved_runs/dsdnresnet13-blind-fast-long"
+DN_FROM_DS = "benchmarks/saved_runs/dnresnet13-blind-fast-from-ds"
+DN_LOW_SIGMA = "benchmarks/saved_runs/dnresnet13-blind-fast-lowsigma"
 SHIPPED = (
     Shipped("ds_dnresnet13_blind", "dsdnresnet13-blind-fast-long", "DS-DN-ResNet-13, blind gray (Y) denoiser",
             "BSD68", "gray", "BM3D", "DnCNN-B", "savedmodel,tflite", "Train400",
             "beat BM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB",
             parents=(DS_FIRST,)),
-    Shipped("dnresnet13_blind", "dnresnet13-blind-fast-from-ds", "DN-ResNet-13, blind gray (Y) denoiser",
+    Shipped("dnresnet13_blind", "dnresnet13-blind-fast-lowsigma", "DN-ResNet-13, blind gray (Y) denoiser",
             "BSD68", "gray", "BM3D", "DnCNN-B", "tflite", "Train400",
             "beat BM3D at sigma 15, 25 and 50, and be at least as good as the DS model",
-            parents=(DS_FIRST, DS_LONG)),
+            parents=(DS_FIRST, DS_LONG, DN_FROM_DS)),
     Shipped("color_blind", "color-opponent-blind-fast", "Blind RGB denoiser",
             "CBSD68", "rgb", "CBM3D", "CDnCNN-B", "tflite", "CBSD432",
-            "beat CBM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB"),
+            "beat CBM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB",
+            components=(DS_FIRST, DS_LONG, DN_FROM_DS, DN_LOW_SIGMA)),
 )
 FILES = ("model.keras", "model_float32.tflite", "model_int8.tflite")
 
@@ -138,9 +144,9 @@ def at_minutes(item: Shipped, run: Path, minutes: float) -> dict | None:
 def budget_of(item: Shipped, run: Path) -> dict:
     """Steps and minutes of ``run``, plus its parents' when it started from them."""
     budget = run_budget(run)
-    if not item.parents:
+    if not item.parents and not item.components:
         return budget
-    parts = [{"run": parent, **run_budget(ROOT / parent)} for parent in item.parents]
+    parts = [{"run": parent, **run_budget(ROOT / parent)} for parent in item.parents + item.components]
     parts.append({"run": relative(run), **budget})
     return {"steps": sum(p["steps"] for p in parts),
             "minutes": round(sum(p["minutes"] for p in parts), 1), "parts": parts}
@@ -175,9 +181,12 @@ def verdicts(item: Shipped, rows: list[dict]) -> dict:
 
 def parent_command(item: Shipped) -> str:
     lines = []
-    for parent in item.parents:
+    for parent in item.parents + item.components:
         config = json.loads((ROOT / parent / "config.json").read_text())
         lines.append(f"kerasdenoise-train --config {config['name']} --out {parent}   # kept in the repository\n")
+    if item.components:
+        lines.append("python benchmarks/ship_models.py --only dnresnet13_blind   # the frozen luminance "
+                     "network, where the preset reads it\n")
     return "".join(lines)
 
 
@@ -261,6 +270,10 @@ def ship(item: Shipped) -> dict | None:
     stats = models.stats(load_keras_model(folder / "model.keras"))
     budget = budget_of(item, run)
     mark = at_minutes(item, ROOT / item.parents[0] if item.parents else run, MARK_MINUTES)
+    if mark is None and run_budget(run)["minutes"] <= MARK_MINUTES:
+        # the run ended before the mark: its 90-minute point is its final model
+        mark = {"step": run_budget(run)["steps"], "minutes": run_budget(run)["minutes"], "run": relative(run),
+                "psnr": {str(r["sigma"]): r["psnr"] for r in rows if r["file"] == "model.keras"}}
     verdict = verdicts(item, rows)
     (folder / "MODEL_CARD.md").write_text(card(item, run, rows, stats, budget, mark, verdict))
     return {"folder": item.folder, "preset": item.preset, "run": relative(run), "budget": budget,
