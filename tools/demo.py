@@ -7,7 +7,7 @@ against the noisy input and BM3D, and write a before/after PNG and a PSNR table.
 
 Everything lands in --out: the training run (`run/`, resumable), `psnr_table.md` / `.json`,
 and `before_after.png`.  The shipped TFLite models in exported_models/ are measured beside them:
-the gray one on the gray photos, and the color one against CBM3D on center crops of the color
+the gray ones (DS-DN-ResNet-13, DN-ResNet-13) on the gray photos, and the color one against CBM3D on center crops of the color
 photos.
 """
 import argparse
@@ -20,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 SHIPPED = Path(__file__).resolve().parents[1] / "exported_models"
 SHIPPED_GRAY = SHIPPED / "ds_dnresnet13_blind" / "model_float32.tflite"
+SHIPPED_GRAY_DN = SHIPPED / "dnresnet13_blind" / "model_float32.tflite"
 SHIPPED_COLOR = SHIPPED / "color_blind" / "model_float32.tflite"
 NOISE = "gaussian:sigma=25"
 COLOR_PHOTOS = ("coffee", "rocket")  # the color photos of skimage-test
@@ -105,6 +106,8 @@ def main(argv=None):
         candidates.append(("BM3D", "bm3d"))
     if SHIPPED_GRAY.exists():
         candidates.append(("shipped DS-DN-ResNet-13 (TFLite)", str(SHIPPED_GRAY)))
+    if SHIPPED_GRAY_DN.exists():
+        candidates.append(("shipped DN-ResNet-13 (TFLite)", str(SHIPPED_GRAY_DN)))
     tables = [(f"Gray denoising, {NOISE}, scikit-image test photos ({', '.join(test_set.names())}), "
                "seed 0.", test_set, "gray", candidates)]
     if SHIPPED_COLOR.exists():
