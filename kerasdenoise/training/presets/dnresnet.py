@@ -324,50 +324,46 @@ COLOR_OPPONENT = _add(TrainConfig(
     **{**SHIPPED_DATA, **FAST_FIELDS, "train_data": "CBSD432", "val_data": "LIVE1", "color": "rgb"},
 ))
 
+def _continued(base: TrainConfig, name: str, what: str, source: str, steps: int,
+               learning_rate: float, seed: int, **fields) -> TrainConfig:
+    """``base`` started from the weights of ``source`` (``init_weights``) and trained ``steps``
+    more with a fresh warm-up + cosine schedule peaking at ``learning_rate``, on patch stream
+    ``seed``."""
+    return _add(base.replace(
+        name=name,
+        description=(f"{what} ({source}), {steps} steps with a warm-up and cosine decay from "
+                     f"{learning_rate:g}, patch seed {seed}."
+                     + FAST_NOTE.replace("Adam 1e-3", f"Adam {learning_rate:g}")),
+        init_weights=source, steps=steps, learning_rate=learning_rate, seed=seed, **fields))
+
+
 # The shipped gray DS model, longer: the finished 12,000-step fast run (kept in
-# benchmarks/saved_runs, 135.8 minutes) continued by a second warm-up + cosine schedule at half
-# the peak rate, on a fresh patch stream (seed 1); its weights are the starting point.
-LONG_FROM = "benchmarks/saved_runs/dsdnresnet13-blind-fast/final.keras"
-LONG_STEPS = 28_000  # about an hour at 0.125 s a step (oneDNN on)
-_add(SHIPPED_DS_FAST.replace(
-    name="dsdnresnet13-blind-fast-long",
-    description=(f"DS-DN-ResNet-13, blind Gaussian sigma 0-55 (more weight below 25), Y of "
-                 f"Train400+CBSD432: the 12,000-step dsdnresnet13-blind-fast run ({LONG_FROM}) "
-                 f"continued for {LONG_STEPS} steps with a second warm-up and cosine decay from "
-                 f"5e-4, patch seed 1." + FAST_NOTE.replace("Adam 1e-3", "Adam 5e-4")),
-    init_weights=LONG_FROM, steps=LONG_STEPS, learning_rate=5e-4, seed=1, snapshot_every=2000,
-))
+# benchmarks/saved_runs, 135.8 minutes) continued at half the peak rate on a fresh patch stream.
+_continued(SHIPPED_DS_FAST, "dsdnresnet13-blind-fast-long",
+           "DS-DN-ResNet-13, blind Gaussian sigma 0-55 (more weight below 25), Y of Train400+CBSD432: "
+           "the 12,000-step dsdnresnet13-blind-fast run continued",
+           "benchmarks/saved_runs/dsdnresnet13-blind-fast/final.keras", 28_000, 5e-4, 1,
+           snapshot_every=2000)
 
 # DN-ResNet-13 from the shipped DS model, the cascade way: its trained 3-layer base (conv1, conv2,
 # output) inherited, the five standard ResBlocks inserted at the identity (zero closing layers)
 # and the whole network trained on; the DS run's minutes count in its budget.
-FROM_DS = "exported_models/ds_dnresnet13_blind/model.keras"
-FROM_DS_STEPS = 7_000
-_add(SHIPPED_DN_FAST.replace(
-    name="dnresnet13-blind-fast-from-ds",
-    description=(f"DN-ResNet-13, blind Gaussian sigma 0-55 (more weight below 25), Y of "
-                 f"Train400+CBSD432: the 3-layer base of the shipped DS-DN-ResNet-13 ({FROM_DS}) "
-                 f"with five ResBlocks inserted at the identity, {FROM_DS_STEPS} steps, patch seed 2."
-                 + FAST_NOTE.replace("Adam 1e-3", "Adam 5e-4")),
-    model_kwargs={**SHIPPED_DN_FAST.model_kwargs, "identity_blocks": [1, 2, 3, 4, 5]},
-    init_weights=FROM_DS, steps=FROM_DS_STEPS, learning_rate=5e-4, seed=2, snapshot_every=2000,
-))
+_continued(SHIPPED_DN_FAST, "dnresnet13-blind-fast-from-ds",
+           "DN-ResNet-13, blind Gaussian sigma 0-55 (more weight below 25), Y of Train400+CBSD432: "
+           "five ResBlocks inserted at the identity into the 3-layer base of the shipped DS-DN-ResNet-13",
+           "exported_models/ds_dnresnet13_blind/model.keras", 7_000, 5e-4, 2,
+           model_kwargs={**SHIPPED_DN_FAST.model_kwargs, "identity_blocks": [1, 2, 3, 4, 5]},
+           snapshot_every=2000)
 
-# The shipped DN-ResNet-13 continued: a second warm-up + cosine schedule at a lower peak, on a
-# fresh patch stream, with more of the steps below sigma 15 (where the blind model's margin over
-# BM3D is smallest, and the luminance of a color image at sigma 15 sees sigma 8.7).
-LOW_SIGMA_FROM = "benchmarks/saved_runs/dnresnet13-blind-fast-from-ds/final.keras"
-LOW_SIGMA_STEPS = 7_000
+# The shipped DN-ResNet-13 continued with more of the steps below sigma 15 (where the blind
+# model's margin over BM3D is smallest, and the luminance of a color image at sigma 15 sees
+# sigma 8.7).
 LOW_SIGMA_SPEC = BLIND_GAUSSIAN_SPEC + "|gaussian:sigma=0..15"
-_add(SHIPPED_DN_FAST.replace(
-    name="dnresnet13-blind-fast-lowsigma",
-    description=(f"DN-ResNet-13, blind Gaussian sigma 0-55 with more weight below 25 and below 15, "
-                 f"Y of Train400+CBSD432: dnresnet13-blind-fast-from-ds ({LOW_SIGMA_FROM}) "
-                 f"continued for {LOW_SIGMA_STEPS} steps with a second warm-up and cosine decay "
-                 f"from 3e-4, patch seed 3." + FAST_NOTE.replace("Adam 1e-3", "Adam 3e-4")),
-    noise=LOW_SIGMA_SPEC, init_weights=LOW_SIGMA_FROM, steps=LOW_SIGMA_STEPS, learning_rate=3e-4,
-    seed=3, snapshot_every=1000,
-))
+_continued(SHIPPED_DN_FAST, "dnresnet13-blind-fast-lowsigma",
+           "DN-ResNet-13, blind Gaussian sigma 0-55 with more weight below 25 and below 15, Y of "
+           "Train400+CBSD432: dnresnet13-blind-fast-from-ds continued",
+           "benchmarks/saved_runs/dnresnet13-blind-fast-from-ds/final.keras", 7_000, 3e-4, 3,
+           noise=LOW_SIGMA_SPEC, snapshot_every=1000)
 
 # The paper's route to DS-DN-ResNet-13 with the fast recipe: the shipped DN-ResNet-13's
 # ResBlocks replaced by DS-ResBlocks one at a time from the tail (each inserted at the
@@ -388,17 +384,14 @@ _add(SHIPPED_DN_FAST.replace(
 ))
 
 # The shipped color model, tuned end to end: the opponent model with the low-sigma luminance
-# network (kept in benchmarks/saved_runs) trained on with its luminance network unfrozen, at a low
-# rate (the luminance holds 88 % of the RGB error at sigma 15 and 25).
-COLOR_TUNE_FROM = "benchmarks/saved_runs/color-opponent-blind-fast/final.keras"
-COLOR_TUNE_STEPS = 2_500
-_add(COLOR_OPPONENT.replace(
-    name="color-opponent-blind-fast-tuned",
-    description=(f"RGB: color-opponent-blind-fast with the low-sigma luminance network "
-                 f"({COLOR_TUNE_FROM}), trained on end to end (luminance network unfrozen) for "
-                 f"{COLOR_TUNE_STEPS} steps, blind Gaussian sigma 0-55 with more weight below 25 and "
-                 f"below 15, RGB of CBSD432, patch seed 5." + FAST_NOTE.replace("Adam 1e-3", "Adam 1e-4")),
-    model_kwargs={**COLOR_OPPONENT.model_kwargs, "train_luma": True},
-    noise=LOW_SIGMA_SPEC, init_weights=COLOR_TUNE_FROM, steps=COLOR_TUNE_STEPS, learning_rate=1e-4,
-    seed=5, snapshot_every=500,
-))
+# network (its chroma weights kept in benchmarks/saved_runs) trained on with the luminance
+# network unfrozen, at a low rate (the luminance holds 88 % of the RGB error at sigma 15 and 25).
+_continued(COLOR_OPPONENT, "color-opponent-blind-fast-tuned",
+           "RGB: color-opponent-blind-fast with the low-sigma luminance network, trained on end to end "
+           "(luminance network unfrozen), blind Gaussian sigma 0-55 with more weight below 25 and "
+           "below 15, RGB of CBSD432",
+           "benchmarks/saved_runs/color-opponent-blind-fast/final.keras", 2_500, 1e-4, 5,
+           model_kwargs={**COLOR_OPPONENT.model_kwargs, "train_luma": True}, noise=LOW_SIGMA_SPEC,
+           snapshot_every=500)
+# The shipped color model's run went on to 5,000 steps: `kerasdenoise-train --config
+# color-opponent-blind-fast-tuned`, then the same with `--set steps=5000 --resume`.
