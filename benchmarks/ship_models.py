@@ -54,7 +54,8 @@ class Shipped:
     # finished runs whose trained network is a frozen part of this model (the color model's
     # luminance network): their steps and minutes count in the budget too
     components: tuple = ()
-    # int8 calibration noise (None: the training noise); benchmarks/results/int8_calibration.json
+    # int8 calibration noise (None: the training noise); chosen by benchmarks/int8_calibration.py
+    # (benchmarks/results/int8_calibration_<folder>.json)
     calibration_noise: str | None = None
 
 
