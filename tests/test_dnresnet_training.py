@@ -14,6 +14,7 @@ from kerasdenoise.degrade import from_spec
 from kerasdenoise.models import dnresnet
 from kerasdenoise.training import configs
 from kerasdenoise.training.cascade import StageLossMonitor
+from kerasdenoise.training.evolution import distill_blocks
 from kerasdenoise.training.runner import read_state
 from kerasdenoise.training.trainers import get_driver
 
@@ -131,6 +132,35 @@ def test_evolution_incremental_and_one_shot(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         evolve(tiny_config("evolution", init=str(tmp_path / "nowhere")), tmp_path / "bad",
                datasets=tiny_stream(), progress=False)
+
+
+def test_evolution_distils_each_new_block_before_fine_tuning(tmp_path):
+    keras.utils.set_random_seed(0)
+    teacher = models_build_trained()
+    student = dnresnet.rebuild(teacher, ds_blocks=2, init="he")
+    stream = tiny_stream()[0](0)
+    report = distill_blocks(teacher, student, [1, 2], tiny_config("evolution"), stream, steps=40,
+                            progress=False)
+    assert report["distilled_blocks"] == [1, 2] and report["distill_steps"] == 40
+    assert report["block_mse_after"] < 0.8 * report["block_mse_before"]
+    for name in ("conv1", "conv2", "output"):  # only the new blocks were trained
+        np.testing.assert_array_equal(student.get_layer(name).kernel.numpy(),
+                                      teacher.get_layer(name).kernel.numpy())
+
+    teacher.save(tmp_path / "dn.keras")
+    config = tiny_config("evolution", init=str(tmp_path / "dn.keras"), finetune_steps=1,
+                         block_init="distill", distill_steps=3)
+    result = get_driver("evolution")(config, tmp_path / "evo", datasets=tiny_stream(), progress=False)
+    for k, block in ((1, 2), (2, 1)):  # stage k replaced block 3 - k, distilled from stage k - 1's
+        prepared = json.loads((tmp_path / "evo" / f"stage{k}" / "stage.json").read_text())["prepared"]
+        assert prepared["distilled_blocks"] == [block] and prepared["distill_steps"] == 3
+    stages = json.loads((tmp_path / "evo" / "stages.json").read_text())
+    assert result.seconds == pytest.approx(sum(s["seconds"] for s in stages), abs=0.05)
+    assert all(s["seconds"] > s["prepared"]["seconds"] for s in stages)
+    with pytest.raises(ValueError, match="block_init.*identity"):
+        get_driver("evolution")(tiny_config("evolution", init=str(tmp_path / "dn.keras"),
+                                            block_init="distil"), tmp_path / "bad",
+                                datasets=tiny_stream(), progress=False)
 
 
 def models_build_trained():

@@ -5,6 +5,7 @@ import json
 
 import keras
 import numpy as np
+import tensorflow as tf
 import pytest
 
 from kerasdenoise import metrics
@@ -61,12 +62,18 @@ def test_cascade_and_evolution_stages_start_where_the_last_ended():
     grown = dnresnet.rebuild(model, blocks=3, init="he")
     assert np.abs(grown.predict(image, verbose=0) - before).max() < 1e-6
     evolved = dnresnet.rebuild(model, ds_blocks=1, init="he")
-    assert not np.any(evolved.get_layer("res2_pointwise").get_weights()[0])
     assert dnresnet.describe(evolved)["residual"] and dnresnet.describe(evolved)["ds_blocks"] == 1
-    # the replaced block now adds nothing: the net equals the trained one without block 2
+    # the replaced block adds almost nothing: the net is near the trained one without block 2
     without = dnresnet.build_dnresnet(blocks=1, base_padding="same", residual=True, init="he")
     dnresnet.copy_weights_by_name(model, without)
-    assert np.abs(evolved.predict(image, verbose=0) - without.predict(image, verbose=0)).max() < 1e-6
+    near = without.predict(image, verbose=0)
+    assert np.abs(evolved.predict(image, verbose=0) - near).max() < 0.02 * np.abs(near - image).max()
+    # ... and it can learn: its closing ReLU layer gets gradients (at zero it never would)
+    x = tf.constant(image)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(evolved(x) - 0.5))
+    kernel = evolved.get_layer("res2_pointwise").kernel
+    assert np.abs(tape.gradient(loss, kernel).numpy()).max() > 0
 
 
 def test_fast_schedule_warms_up_then_decays_to_the_floor():

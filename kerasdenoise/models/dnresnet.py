@@ -89,15 +89,23 @@ def res_block(x, index: int, init: _Init, branch_scale: float = 1.0):
     return layers.Add(name=f"res{index}_add")([x, y])
 
 
+# A DS-ResBlock closes with a ReLU, whose gradient is zero where its input is: a zero closing
+# layer would keep the block at the identity for good.  An inserted DS block therefore starts
+# near it instead: its pointwise layer at this fraction of the He scale (features move by ~1 %).
+DS_INSERTED_SCALE = 0.01
+
+
 def ds_res_block(x, index: int, init: _Init, branch_scale: float = 1.0):
-    """DS-ResBlock of Fig. 4b: depthwise 3x3, ReLU, pointwise 1x1-32, ReLU, + input."""
+    """DS-ResBlock of Fig. 4b: depthwise 3x3, ReLU, pointwise 1x1-32, ReLU, + input.
+
+    ``branch_scale=0`` (a block inserted at the identity) gives :data:`DS_INSERTED_SCALE`."""
     y = layers.DepthwiseConv2D(
         3, padding="same", activation="relu", use_bias=True,
         depthwise_initializer=init.kernel(), bias_initializer="zeros",
         name=f"res{index}_depthwise",
     )(x)
     y = _conv(RES_FILTERS, 1, "same", f"res{index}_pointwise", init, activation="relu",
-              scale=branch_scale)(y)
+              scale=branch_scale or DS_INSERTED_SCALE)(y)
     return layers.Add(name=f"res{index}_add")([x, y])
 
 
@@ -121,7 +129,8 @@ def build_dnresnet(
       ``residual=False``) the output is the last convolution: the paper's direct prediction.
     - ``init="he"`` (the fast recipe): He-normal kernels, with ``residual=True`` the last
       layer's scaled by :data:`HE_OUTPUT_SCALE`; the blocks listed in ``identity_blocks`` get a zero-initialised
-      closing layer (they start as the identity: blocks inserted by cascade or evolution).
+      closing layer (they start as the identity: blocks inserted by cascade or evolution; a
+      DS block near it, :data:`DS_INSERTED_SCALE`).
     - ``residual=True``: the model returns input + last convolution (layer ``residual_add``;
       needs ``base_padding="same"``).
     """
@@ -241,8 +250,8 @@ def rebuild(model: keras.Model, *, blocks: int | None = None, ds_blocks: int | N
       layer, so the output barely changes (``init="paper"``: N(0, ``init_stddev``) weights) or
       not at all (``init="he"``: its closing layer starts at zero).
     - ``ds_blocks=k``: incremental evolution; the last ``k`` blocks become DS-ResBlocks with
-      fresh weights (with ``init="he"`` the new DS blocks start as the identity), all other
-      layers keep theirs.
+      fresh weights (with ``init="he"`` the new DS blocks start near the identity: see
+      :data:`DS_INSERTED_SCALE`), all other layers keep theirs.
     - ``base_padding``: 'valid' <-> 'same' with identical weights.
     """
     spec = describe(model)

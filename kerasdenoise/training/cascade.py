@@ -62,6 +62,7 @@ from kerasdenoise.training.runner import (
 from kerasdenoise.training.trainers import Options, register_procedure, uses_options
 
 STAGE_SUMMARY = "stage.json"
+PREPARED = "prepared.json"  # what a stage's preparation did (e.g. block distillation)
 
 
 def positive_int(key: str, value) -> int:
@@ -222,6 +223,7 @@ def run_stages(
     datasets=None,
     callbacks=(),
     options: Optional[Options] = None,
+    prepare: Optional[Callable] = None,
 ) -> TrainResult:
     """Train ``stages`` in order, each in ``out_dir/stage{index}`` with the supervised trainer.
 
@@ -232,6 +234,10 @@ def run_stages(
     in the 'valid' form of ``config.model_kwargs["base_padding"]`` and is exported in the
     'same' form as ``out_dir/<export_name>.keras``; the last also as ``out_dir/final.keras``.
     ``options``: the procedure's options, for the resume check (default: ``config.trainer``'s).
+    ``prepare(previous_model, network, stage, stage_config, train_stream) -> dict``: called
+    when a stage starts afresh (not on resume: its checkpoint holds the weights), after the
+    rebuild; its dict (with ``"seconds"``, counted in the stage's time) goes into the stage's
+    summary.
     """
     out_dir = Path(out_dir)
     if not stages:
@@ -297,23 +303,33 @@ def run_stages(
             # Every stage trains on the same data (the paper shares the training samples
             # across stages): decode the images once, not once per stage.
             datasets = make_datasets(stage_config)
+        prepared = {}
+        if prepare is not None and previous_model is not None:
+            if read_state(stage_dir) is None:
+                prepared = prepare(previous_model, network, stage, stage_config, datasets[0])
+                stage_dir.mkdir(parents=True, exist_ok=True)
+                _write_json_atomic(stage_dir / PREPARED, prepared)
+            elif (stage_dir / PREPARED).exists():  # resumed: what preparing it took
+                prepared = json.loads((stage_dir / PREPARED).read_text())
         result = train(stage_config, stage_dir, resume=resume, network=network,
                        callbacks=[monitor, *callbacks], progress=progress, datasets=datasets)
+        seconds = result.seconds + float(prepared.get("seconds", 0.0))
         loss = monitor.smoothed()
         if loss is None:
             loss = _last_history_loss(stage_dir)
         summary = {
             "stage": stage.index, "blocks": stage.blocks, "ds_blocks": stage.ds_blocks,
             "layers": 3 + 2 * stage.blocks, "steps": result.steps, "budget": int(stage.steps),
-            "seconds": round(result.seconds, 2), "loss": loss, "target": target,
+            "seconds": round(seconds, 2), "loss": loss, "target": target,
             "reached_target": monitor.reached_target,
+            **({"prepared": prepared} if prepared else {}),
         }
         _write_json_atomic(stage_dir / STAGE_SUMMARY, summary)
         summaries.append(summary)
         previous_loss = loss
         previous_model = result.denoiser
         total_steps += result.steps
-        total_seconds += result.seconds
+        total_seconds += seconds
         save_model_atomic(dnresnet.to_same_padding(previous_model), export_path)
 
     final = dnresnet.to_same_padding(previous_model)

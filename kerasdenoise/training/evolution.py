@@ -15,7 +15,17 @@ Config (``trainer="evolution"``)::
                                                  # (its final.keras; 'valid' or 'same' form)
         "finetune_steps": N,   # per replacement (default config.steps); the paper: 10 epochs
         "one_shot": False,
+        "block_init": "identity",  # or "distill"
+        "distill_steps": 500,
     }
+
+``block_init`` says how a new DS block starts: ``"identity"`` (the recipe's initialisation:
+N(0, 0.001) for the paper, near the identity for the fast recipe) or ``"distill"``: first
+trained alone, for ``distill_steps`` batches of the training patches, to reproduce the output
+of the block it replaces from that block's input (both read off the previous stage's network,
+frozen; MSE on the 32 feature maps, Adam at :data:`DISTILL_LEARNING_RATE` with the recipe's
+schedule).  A distilled block starts the fine-tuning where the replaced block left the
+network, less what a DS block cannot represent; the seconds it took count in the stage's time.
 
 The learning rate is the config's (the paper: the cascade's fixed 1e-4).  Stages live in
 ``out_dir/stage{k}`` with k the number of DS blocks after the stage (incremental: stage1 ...
@@ -25,17 +35,24 @@ exactly as the cascade does (see :mod:`kerasdenoise.training.cascade`).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import keras
+import tensorflow as tf
 
 from kerasdenoise.models import dnresnet
+from kerasdenoise.training import distribute
 from kerasdenoise.training.cascade import Stage, positive_int, run_stages
 from kerasdenoise.training.configs import TrainConfig
-from kerasdenoise.training.runner import TrainResult
-from kerasdenoise.training.trainers import Options, register_procedure, uses_options
+from kerasdenoise.training.runner import TrainResult, _fit_verbose
+from kerasdenoise.training.trainers import (Options, make_optimizer, register_procedure,
+                                            uses_options)
+
+BLOCK_INITS = ("identity", "distill")
+DISTILL_LEARNING_RATE = 1e-3  # a fresh block, trained alone: the fast recipe's peak rate
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,8 @@ class EvolutionOptions(Options):
     finetune_steps: Optional[int] = None
     one_shot: bool = False
     blocks: Optional[int] = None
+    block_init: str = "identity"
+    distill_steps: int = 500
 
     resumable = frozenset({"finetune_steps"})
 
@@ -56,6 +75,84 @@ class EvolutionOptions(Options):
             positive_int("finetune_steps", self.finetune_steps)
         if self.blocks is not None and int(self.blocks) < 1:
             raise ValueError(f"trainer_kwargs.blocks must be >= 1, got {self.blocks}")
+        if self.block_init not in BLOCK_INITS:
+            raise ValueError(f"trainer_kwargs.block_init must be one of {BLOCK_INITS}, got "
+                             f"{self.block_init!r}")
+        positive_int("distill_steps", self.distill_steps)
+
+
+def _block_input(index: int) -> str:
+    """The layer whose output feeds ResBlock ``index``."""
+    return "conv2" if index == 1 else f"res{index - 1}_add"
+
+
+class BlockDistiller(keras.Model):
+    """Trains the DS blocks ``blocks`` of ``student`` to reproduce ``teacher``'s blocks of the
+    same indices: each block's input and target output are ``teacher``'s features (frozen);
+    the loss is the mean square error summed over the blocks.  The student's layers are shared,
+    so training this model trains them."""
+
+    def __init__(self, teacher: keras.Model, student: keras.Model, blocks, **kwargs):
+        super().__init__(**kwargs)
+        names = [name for k in blocks for name in (_block_input(k), f"res{k}_add")]
+        self.features = keras.Model(teacher.input, [teacher.get_layer(n).output for n in names],
+                                    name="teacher_features")
+        self.features.trainable = False
+        inputs, outputs = [], []
+        for k in blocks:
+            x = keras.Input(shape=(None, None, dnresnet.RES_FILTERS), name=f"res{k}_input")
+            y = student.get_layer(f"res{k}_pointwise")(student.get_layer(f"res{k}_depthwise")(x))
+            inputs.append(x)
+            outputs.append(keras.layers.Add(name=f"res{k}_distilled")([x, y]))
+        self.blocks = keras.Model(inputs, outputs, name="distilled_blocks")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def block_losses(self, degraded):
+        features = self.features(degraded, training=False)
+        outputs = self.blocks(features[0::2], training=True)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return [tf.reduce_mean(tf.square(out - target))
+                for out, target in zip(outputs, features[1::2])]
+
+    def call(self, degraded, training=False):
+        return self.blocks(self.features(degraded, training=False)[0::2], training=training)
+
+    def train_step(self, data):
+        degraded = keras.utils.unpack_x_y_sample_weight(data)[0]
+        variables = self.blocks.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = tf.add_n(self.block_losses(degraded))
+            scaled = distribute.scale_for_replicas(loss)
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+
+def distill_blocks(teacher: keras.Model, student: keras.Model, blocks, config: TrainConfig,
+                   stream, steps: int, progress: bool = True) -> dict:
+    """Train ``student``'s DS blocks ``blocks`` by :class:`BlockDistiller` for ``steps`` batches
+    of ``stream`` (the stage's training patches); returns the block MSE before and after, the
+    steps and the seconds."""
+    started = time.perf_counter()
+    distiller = BlockDistiller(teacher, student, blocks)
+    distiller.compile(optimizer=make_optimizer(config.replace(steps=steps),
+                                               learning_rate=DISTILL_LEARNING_RATE))
+    data = distribute.distribute_stream(stream, config.batch_size)
+    first = next(iter(stream.take(1)))[0]
+    before = float(tf.add_n(distiller.block_losses(first)))
+    if progress:
+        print(f"distilling block(s) {list(blocks)} from the blocks they replace: {steps} steps")
+    history = distiller.fit(data, epochs=1, steps_per_epoch=steps, verbose=_fit_verbose(progress),
+                             shuffle=False)
+    after = float(tf.add_n(distiller.block_losses(first)))
+    return {"distilled_blocks": [int(k) for k in blocks], "distill_steps": int(steps),
+            "block_mse_before": before, "block_mse_after": after,
+            "last_epoch_loss": float(history.history["loss"][-1]),
+            "seconds": round(time.perf_counter() - started, 2)}
 
 
 def resolve_init(path) -> Path:
@@ -132,8 +229,14 @@ def evolution_driver(config: TrainConfig, out_dir, resume: bool = False, progres
     channels = config.model_kwargs.get("channels")
     if channels is None:
         channels = dnresnet.describe(initial())["channels"]
+    def distill(previous, network, stage, stage_config, train_stream):
+        old_ds = dnresnet.describe(previous)["ds_blocks"]
+        fresh = range(blocks - stage.ds_blocks + 1, blocks - old_ds + 1)
+        return distill_blocks(previous, network, fresh, stage_config, train_stream(0),
+                              int(options.distill_steps), progress)
+
     return run_stages(
         config, out_dir, stages, initial=checked_initial, channels=int(channels),
         resume=resume, progress=progress, datasets=datasets, callbacks=callbacks,
-        options=options,
+        options=options, prepare=distill if options.block_init == "distill" else None,
     )

@@ -366,21 +366,25 @@ _continued(SHIPPED_DN_FAST, "dnresnet13-blind-fast-lowsigma",
            noise=LOW_SIGMA_SPEC, snapshot_every=1000)
 
 # The paper's route to DS-DN-ResNet-13 with the fast recipe: the shipped DN-ResNet-13's
-# ResBlocks replaced by DS-ResBlocks one at a time from the tail (each inserted at the
-# identity), fine-tuned after each replacement with a warm-up + cosine schedule.
+# ResBlocks replaced by DS-ResBlocks one at a time from the tail, each new block first distilled
+# from the block it replaces (500 steps), then the whole net fine-tuned with a warm-up + cosine
+# schedule at the low rate of a trained net.
 EVOLVE_FROM = "exported_models/dnresnet13_blind/model.keras"
-EVOLVE_STEPS = 1_600
+EVOLVE_STEPS = 4_000
+EVOLVE_DISTILL_STEPS = 500
 _add(SHIPPED_DN_FAST.replace(
     name="dsdnresnet13-blind-fast-evolved",
     description=(f"DS-DN-ResNet-13 by incremental evolution of the shipped DN-ResNet-13 "
                  f"({EVOLVE_FROM}): ResBlocks replaced by DS-ResBlocks one at a time from the tail, "
-                 f"{EVOLVE_STEPS} steps after each; blind Gaussian sigma 0-55 with more weight below "
-                 f"25 and below 15, Y of Train400+CBSD432, patch seed 4."
-                 + FAST_NOTE.replace("Adam 1e-3", "Adam 3e-4")),
+                 f"each distilled from the block it replaces ({EVOLVE_DISTILL_STEPS} steps), then "
+                 f"{EVOLVE_STEPS} steps of the whole net; blind Gaussian sigma 0-55 with more "
+                 f"weight below 25 and below 15, Y of Train400+CBSD432, patch seed 4."
+                 + FAST_NOTE.replace("Adam 1e-3", "Adam 1e-4")),
     trainer="evolution",
-    trainer_kwargs={"init": EVOLVE_FROM, "blocks": 5, "finetune_steps": EVOLVE_STEPS},
+    trainer_kwargs={"init": EVOLVE_FROM, "blocks": 5, "finetune_steps": EVOLVE_STEPS,
+                    "block_init": "distill", "distill_steps": EVOLVE_DISTILL_STEPS},
     model="ds_dnresnet", model_kwargs={"blocks": 5, "channels": 1, "base_padding": "same"},
-    noise=LOW_SIGMA_SPEC, steps=EVOLVE_STEPS, learning_rate=3e-4, seed=4, snapshot_every=800,
+    noise=LOW_SIGMA_SPEC, steps=EVOLVE_STEPS, learning_rate=1e-4, seed=4, snapshot_every=1000,
 ))
 
 # The shipped color model, tuned end to end: the opponent model with the low-sigma luminance
