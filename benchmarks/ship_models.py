@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _bench import (
-    RESULTS, ROOT, SNAPSHOT_CACHE, cached_evaluation, evaluate_cached, reference, relative, run_budget,
+    RESULTS, ROOT, SNAPSHOT_CACHE, cached_evaluation, content_hash, evaluate_cached, reference, relative,
+    run_budget,
 )
 
 EXPORTED = ROOT / "exported_models"
@@ -54,6 +55,8 @@ class Shipped:
     # finished runs whose trained network is a frozen part of this model (the color model's
     # luminance network): their steps and minutes count in the budget too
     components: tuple = ()
+    # the shipped folder (an item above it) that holds the component, where this preset reads it
+    component_folder: str | None = None
     # int8 calibration noise (None: the training noise); chosen by benchmarks/int8_calibration.py
     # (benchmarks/results/int8_calibration_<folder>.json)
     calibration_noise: str | None = None
@@ -76,7 +79,8 @@ SHIPPED = (
     Shipped("color_blind", "color-opponent-blind-fast-tuned", "Blind RGB denoiser",
             "CBSD68", "rgb", "CBM3D", "CDnCNN-B", "tflite", "CBSD432",
             "beat CBM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB",
-            parents=(COLOR_FIRST,), components=(DS_FIRST, DS_LONG, DN_FROM_DS, DN_LOW_SIGMA)),
+            parents=(COLOR_FIRST,), components=(DS_FIRST, DS_LONG, DN_FROM_DS, DN_LOW_SIGMA),
+            component_folder="dnresnet13_blind"),
 )
 FILES = ("model.keras", "model_float32.tflite", "model_int8.tflite")
 
@@ -101,12 +105,6 @@ def export(item: Shipped, run: Path, out: Path):
                     "--calibration-dir", item.calibration, "--overwrite"]
                    + (["--calibration-noise", item.calibration_noise] if item.calibration_noise else []),
                    check=True, cwd=ROOT)
-
-
-def content_hash(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def measure(item: Shipped, folder: Path) -> list[dict]:
@@ -190,9 +188,9 @@ def parent_command(item: Shipped) -> str:
     for parent in item.components + item.parents:
         config = json.loads((ROOT / parent / "config.json").read_text())
         lines.append(f"kerasdenoise-train --config {config['name']} --out {parent}   # kept in the repository\n")
-    if item.components:
-        lines.insert(len(item.components), "python benchmarks/ship_models.py --only dnresnet13_blind   "
-                     "# the luminance network, where the color presets read it\n")
+    if item.component_folder:
+        lines.insert(len(item.components), f"python benchmarks/ship_models.py --only {item.component_folder}   "
+                     "# the component network, where this preset reads it\n")
     return "".join(lines)
 
 

@@ -50,7 +50,7 @@ def tiny_config(procedure: str, root: Path, steps: int = STEPS):
     config = config.replace(batch_size=4, steps=steps, steps_per_epoch=1, optimizer="sgd",
                             learning_rate=0.01, val_data=str(files["images"]), val_batches=1)
     if procedure == "cascade":  # two stages: the 3-layer net, then one block inserted
-        config = config.replace(trainer_kwargs={**config.trainer_kwargs, "final_blocks": 1})
+        config = config.replace(procedure_options={**config.procedure_options, "final_blocks": 1})
     changes = dict(changes)
     if "steps" in changes:
         changes["steps"] = max(changes["steps"], steps)

@@ -35,10 +35,10 @@ def tiny_stream(batch_size=4, seed=0):
     return stream, None
 
 
-def tiny_config(trainer, **trainer_kwargs):
+def tiny_config(trainer, **procedure_options):
     return configs.TrainConfig(
         name=f"tiny-{trainer}", model="dnresnet", model_kwargs={"channels": 1, "base_padding": "valid"},
-        trainer=trainer, trainer_kwargs=trainer_kwargs, loss="mse", train_data="unused",
+        procedure=trainer, procedure_options=procedure_options, loss="mse", train_data="unused",
         val_data=None, color="y", patch_size=33, target_size=17, batch_size=4, steps=2,
         steps_per_epoch=1, learning_rate=1e-4,
     )
@@ -75,7 +75,7 @@ def test_cascade_two_stages_resume_and_export(tmp_path):
     with pytest.raises(FileExistsError, match="resume"):
         cascade(config, out, datasets=tiny_stream(), progress=False)
     with pytest.raises(ValueError, match="final_blocks"):
-        cascade(config.replace(trainer_kwargs={**config.trainer_kwargs, "final_blocks": 2}), out,
+        cascade(config.replace(procedure_options={**config.procedure_options, "final_blocks": 2}), out,
                 resume=True, datasets=tiny_stream(), progress=False)
     result = cascade(config, out, resume=True, datasets=tiny_stream(), progress=False)
 
@@ -185,7 +185,7 @@ def test_presets_cover_the_experiments():
     for name in expected:
         for variant in (name, f"{name}-cpu"):
             cfg = configs.get_preset(variant)
-            assert cfg.trainer in ("cascade", "evolution")
+            assert cfg.procedure in ("cascade", "evolution")
             # the clean target is what the 'valid' network makes of the noisy patch
             net = dnresnet.build_dnresnet(blocks=0, channels=cfg.model_kwargs["channels"],
                                           base_padding=cfg.model_kwargs["base_padding"])

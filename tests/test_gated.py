@@ -193,7 +193,7 @@ def test_joint_trainer_with_classifier_features_fits(tmp_path):
     path = tmp_path / "clf.keras"
     classifier.save(path)
     config = configs.get_preset("gated-cpu-perceptual").replace(
-        loss_kwargs={"classifier_path": str(path)}, trainer_kwargs={"lambda_mse": 1.0},
+        loss_kwargs={"classifier_path": str(path)}, procedure_options={"lambda_mse": 1.0},
         batch_size=2, steps=2, steps_per_epoch=2, val_data=None,
     )
     keras.utils.set_random_seed(0)

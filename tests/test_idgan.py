@@ -27,7 +27,7 @@ def tiny_config(data_dir=".", **changes):
     """idgan-cpu-s25 shrunk to a few seconds: 2 blocks x 8 filters, 32x32 crops, no VGG."""
     base = configs.get_preset("idgan-cpu-s25").replace(
         model_kwargs={"blocks": 2, "filters": 8, "channels": 3},
-        trainer_kwargs={"content_weight": 0.0, "discriminator_kwargs": TINY_DISCRIMINATOR,
+        procedure_options={"content_weight": 0.0, "discriminator_kwargs": TINY_DISCRIMINATOR,
                         "phase_steps": [2, 2]},
         train_data=str(data_dir), val_data=str(data_dir), patch_size=SIZE, batch_size=2,
         steps=4, steps_per_epoch=2, val_batches=1,
@@ -147,7 +147,7 @@ def test_gan_losses_are_the_stable_log_forms():
 
 def test_idresnet_mse_trainer_one_step():
     generator = tiny_generator()
-    trainer = make_trainable(tiny_config(trainer="idresnet_mse"), generator)
+    trainer = make_trainable(tiny_config(procedure="idresnet_mse"), generator)
     assert trainer.denoiser.output_shape == (None, None, None, 3)
     before = [w.copy() for w in generator.get_weights()]
     noisy, clean = batches(1)
@@ -166,7 +166,7 @@ def test_idresnet_mse_trainer_one_step():
 
 
 def test_idgan_one_step_reports_every_metric_and_updates_both():
-    model = make_trainable(tiny_config(trainer="idgan"), tiny_generator())
+    model = make_trainable(tiny_config(procedure="idgan"), tiny_generator())
     assert isinstance(model, IDGAN)
     g_before = [w.copy() for w in model.generator.get_weights()]
     d_before = [w.copy() for w in model.discriminator.get_weights()]
@@ -232,7 +232,7 @@ def test_checkpoint_resume_continues_a_gan_run_exactly(tmp_path):
 
 
 def test_non_finite_loss_stops_the_run(tmp_path):
-    cfg = tiny_config(trainer="idgan", steps=2, val_data=None)
+    cfg = tiny_config(procedure="idgan", steps=2, val_data=None)
     images = tf.fill([2, SIZE, SIZE, 3], float("nan"))
     stream = lambda step: tf.data.Dataset.from_tensors((images, images)).repeat()  # noqa: E731
     with pytest.raises(NonFiniteLoss, match="without writing a checkpoint"):
@@ -249,23 +249,23 @@ def test_presets_and_phase_split():
     assert {"idgan-paper-s25", "idgan-paper-s35", "idgan-paper-s50", "idgan-cpu-s25"} <= set(names)
     paper = configs.get_preset("idgan-paper-s50")
     first, second = gan.phase_configs(paper)
-    assert (first.trainer, first.steps, first.lr_decay_steps) == ("idresnet_mse", 400_000, (200_000,))
-    assert (second.trainer, second.steps, second.lr_decay_steps) == ("idgan", 200_000, (100_000,))
+    assert (first.procedure, first.steps, first.lr_decay_steps) == ("idresnet_mse", 400_000, (200_000,))
+    assert (second.procedure, second.steps, second.lr_decay_steps) == ("idgan", 200_000, (100_000,))
     # each phase is the preset but for its procedure, budget and schedule
     for phase in (first, second):
         differ = {k for k, v in phase.to_dict().items() if paper.to_dict()[k] != v}
-        assert differ == {"name", "description", "trainer", "steps", "lr_decay_steps"}
+        assert differ == {"name", "description", "procedure", "steps", "lr_decay_steps"}
     # --steps rescales both phases in the paper's 2:1 ratio
     short = gan.phase_configs(paper.replace(steps=300))
     assert [c.steps for c in short] == [200, 100]
     with pytest.raises(ValueError, match="lr_decay_steps"):
         gan.phase_configs(paper.replace(lr_decay_steps=(10,)))
-    with pytest.raises(ValueError, match="unknown trainer_kwargs.*'adversarial_weight'"):
-        gan.phase_configs(paper.replace(trainer_kwargs={"adverserial_weight": 1}))
+    with pytest.raises(ValueError, match="unknown procedure_options.*'adversarial_weight'"):
+        gan.phase_configs(paper.replace(procedure_options={"adverserial_weight": 1}))
     # the discriminator compares whole crops: every preset's crop divides by 16 (its four
     # stride-2 convolutions lose no border)
     for name in names:
-        if configs.get_preset(name).trainer == "idgan_two_phase":
+        if configs.get_preset(name).procedure == "idgan_two_phase":
             assert configs.get_preset(name).patch_size % 16 == 0, name
 
 
@@ -279,7 +279,7 @@ def test_two_phase_driver(tmp_path, tiny_images):
     for phase, trainer in [(phase1, "idresnet_mse"), (phase2, "idgan")]:
         assert read_state(phase)["step"] == 2 and (phase / "final.keras").exists()
         saved = json.loads((phase / "config.json").read_text())
-        assert saved["trainer"] == trainer and saved["steps"] == 2 and saved["lr_decay_steps"] == [1]
+        assert saved["procedure"] == trainer and saved["steps"] == 2 and saved["lr_decay_steps"] == [1]
         assert "val_psnr" in (phase / "history.csv").read_text().splitlines()[0]
     assert "d_loss" in (phase2 / "history.csv").read_text().splitlines()[0]
     summary = json.loads((out / "phases.json").read_text())

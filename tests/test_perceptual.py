@@ -231,7 +231,7 @@ def joint_config(**changes):
         # Keys in sorted order: config.json stores them so, and the runner's resume check
         # compares the JSON texts.
         model_kwargs={"base_filters": 4, "channels": 3, "depth": 2},
-        trainer_kwargs={"lambda_mse": 100.0, "normalize": None, "weights": None},
+        procedure_options={"lambda_mse": 100.0, "normalize": None, "weights": None},
         batch_size=4, steps=4, steps_per_epoch=2, val_batches=1,
     )
     return base.replace(**changes)
@@ -268,13 +268,13 @@ def test_joint_loss_trainer_and_runner_resume(tmp_path, monkeypatch):
     assert resumed.steps == 4 and int(resumed.trainable.optimizer.iterations.numpy()) == 4
     for a, b in zip(straight.denoiser.get_weights(), resumed.denoiser.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert json.loads((tmp_path / "cut" / "config.json").read_text())["trainer"] == "joint_loss"
+    assert json.loads((tmp_path / "cut" / "config.json").read_text())["procedure"] == "joint_loss"
     final = keras.models.load_model(tmp_path / "cut" / "final.keras")
     assert final(np.zeros((1, 9, 11, 3), np.float32)).shape == (1, 9, 11, 3)
 
 
 def test_joint_loss_trainer_refuses_unknown_kwargs():
-    cfg = joint_config(trainer_kwargs={"weights": None, "lamda_mse": 10})
+    cfg = joint_config(procedure_options={"weights": None, "lamda_mse": 10})
     with pytest.raises(ValueError, match="lamda_mse"):
         make_trainable(cfg, models.build("unet", base_filters=2, depth=1))
 
@@ -284,7 +284,7 @@ def test_joint_loss_pixel_term_follows_config_loss():
 
     def pixel_term(**changes):
         cfg = joint_config(
-            trainer_kwargs={"layers": ["block1_conv2"], "normalize": None, "weights": None},
+            procedure_options={"layers": ["block1_conv2"], "normalize": None, "weights": None},
             **changes)
         trainable = make_trainable(cfg, models.build("unet", base_filters=2, depth=1))
         loss, pixel, feature = trainable.joint_loss(clean, restored)

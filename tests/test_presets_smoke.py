@@ -92,20 +92,20 @@ def _shrink_model_kwargs(model: str, kwargs: dict, files: dict) -> dict:
 
 
 def _shrink_options(config, files: dict) -> dict:
-    options = dict(config.trainer_kwargs)
-    if config.trainer == "cascade":
+    options = dict(config.procedure_options)
+    if config.procedure == "cascade":
         one_shot = options.get("start_blocks", 0) == options.get("final_blocks", 5)
         blocks = 1 if one_shot else 0
         options.update(start_blocks=blocks, final_blocks=blocks)
         options.update({k: 1 for k in ("stage_steps", "base_steps", "final_steps") if k in options})
         options["window"] = 1
-    elif config.trainer == "evolution":
+    elif config.procedure == "evolution":
         options.update(init=str(files["dnresnet"]), blocks=1, finetune_steps=1)
-    elif config.trainer in ("idgan_two_phase", "idgan", "idresnet_mse"):
+    elif config.procedure in ("idgan_two_phase", "idgan", "idresnet_mse"):
         options["discriminator_kwargs"] = {**options.get("discriminator_kwargs", {}),
                                            **TINY_DISCRIMINATOR}
         options["content_weights"] = None
-    elif config.trainer == "joint_loss":
+    elif config.procedure == "joint_loss":
         options["weights"] = None
     return options
 
@@ -118,11 +118,11 @@ def shrink(config, files: dict):
         loss_kwargs["classifier_path"] = str(files["classifier"])
     tiny = config.replace(
         model_kwargs=_shrink_model_kwargs(config.model, config.model_kwargs, files),
-        trainer_kwargs=_shrink_options(config, files),
+        procedure_options=_shrink_options(config, files),
         loss_kwargs=loss_kwargs,
         train_data=str(files["images"]), val_data=None,
         patch_size=PATCH + margin, target_size=None if config.target_size is None else PATCH,
-        batch_size=2, steps=2 if config.trainer == "idgan_two_phase" else 1, steps_per_epoch=1,
+        batch_size=2, steps=2 if config.procedure == "idgan_two_phase" else 1, steps_per_epoch=1,
         snapshot_every=0,
     )
     if config.init_weights:  # a tiny model of the same network stands in for the file
@@ -156,8 +156,8 @@ def train_and_check(config, out):
     result = train(config, out, progress=False)
     assert result.steps >= 1
     saved = json.loads((out / "config.json").read_text())
-    assert (saved["trainer"], saved["model"], saved["noise"], saved["recipe"]) == (
-        config.trainer, config.model, config.noise, config.recipe)
+    assert (saved["procedure"], saved["model"], saved["noise"], saved["recipe"]) == (
+        config.procedure, config.model, config.noise, config.recipe)
     # Every (stage's / phase's) last history row: a loss and only finite numbers.
     rows = list(_histories(out))
     assert rows, f"{out}: no history.csv"
@@ -202,7 +202,7 @@ def test_fast_recipe_composes_with_every_procedure(procedure, stand_ins, tmp_pat
     """recipe='fast' (residual networks at identity, He init, warm-up + cosine) through each
     procedure, on the first preset that uses it."""
     preset = next((configs.get_preset(name) for name in configs.preset_names()
-                   if configs.get_preset(name).trainer == procedure), None)
+                   if configs.get_preset(name).procedure == procedure), None)
     assert preset is not None, f"no preset uses the procedure {procedure!r}"
     config = shrink(preset, stand_ins).replace(recipe="fast")
     if config.model_kwargs.get("base_padding") == "valid":  # residual output needs 'same'

@@ -152,7 +152,7 @@ def test_supervised_fast_dncnn():
 def test_joint_loss_fast_resunet():
     config = configs.get_preset("resunet-cpu-denoise-resunet-lper-s25.5").replace(
         model_kwargs={"base_filters": 4, "channels": 3, "depth": 2},
-        trainer_kwargs={"normalize": None, "weights": None}, recipe="fast",
+        procedure_options={"normalize": None, "weights": None}, recipe="fast",
     )
     keras.utils.set_random_seed(0)
     network = build_network(config)
@@ -183,7 +183,7 @@ def test_idgan_two_phase_fast():
     denoiser and keeps its own initialisation."""
     config = configs.get_preset("idgan-cpu-s25").replace(
         model_kwargs={"blocks": 2, "filters": 8, "channels": 3},
-        trainer_kwargs={"content_weight": 0.0, "discriminator_kwargs": {"filters": 8,
+        procedure_options={"content_weight": 0.0, "discriminator_kwargs": {"filters": 8,
                                                                         "dense_units": 16},
                         "phase_steps": [2, 2]},
         patch_size=32, steps=4, recipe="fast",

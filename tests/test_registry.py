@@ -34,7 +34,7 @@ def test_unknown_names_list_the_valid_ones():
         models.build("dncn")
     with pytest.raises(ValueError, match="unknown loss 'mae'; valid names: .*l1.*mse"):
         losses.get_loss("mae")
-    with pytest.raises(ValueError, match=r"unknown training procedure \(config.trainer\) 'gan'; "
+    with pytest.raises(ValueError, match=r"unknown training procedure \(config.procedure\) 'gan'; "
                                          "valid names: .*cascade.*idgan.*supervised"):
         trainers.get_procedure("gan")
     with pytest.raises(ValueError, match="unknown config 'dmeo'; valid presets: .*demo"):
@@ -90,7 +90,7 @@ def test_presets_name_declared_networks_losses_and_trainers():
         assert config.name == name
         assert config.model in models.NETWORKS, name
         assert config.loss in losses.LOSSES, name
-        assert config.trainer in trainers.PROCEDURES, name
+        assert config.procedure in trainers.PROCEDURES, name
 
 
 def test_get_preset_returns_an_independent_copy():

@@ -146,24 +146,24 @@ def test_every_procedure_refuses_an_unknown_option_listing_the_valid_ones(tmp_pa
     config = configs.get_preset("demo")
     for name in names:
         options_class = trainers.options_class(name)
-        defaults = trainers.procedure_options(config.replace(trainer=name, trainer_kwargs={}))
+        defaults = trainers.procedure_options(config.replace(procedure=name, procedure_options={}))
         assert isinstance(defaults, options_class)
         with pytest.raises(dataclasses.FrozenInstanceError):  # fixed once checked
             setattr(defaults, "x", 1)
         valid = options_class.names()
         misspelt = (valid[0][:-1] + "x") if valid else "weight"
         with pytest.raises(ValueError) as caught:
-            trainers.procedure_options(config.replace(trainer=name,
-                                                      trainer_kwargs={misspelt: 1}))
+            trainers.procedure_options(config.replace(procedure=name,
+                                                      procedure_options={misspelt: 1}))
         message = str(caught.value)
         assert repr(name) in message and repr(misspelt) in message
         assert all(option in message for option in valid)
     with pytest.raises(ValueError, match="valid names: .*cascade.*supervised"):
-        trainers.procedure_options(config.replace(trainer="supervized"))
+        trainers.procedure_options(config.replace(procedure="supervized"))
     # train() checks before anything is written
     out = tmp_path / "never"
     with pytest.raises(ValueError, match="did you mean 'lambda_mse'"):
-        train(config.replace(trainer="joint_loss", trainer_kwargs={"lamda_mse": 1.0}), out,
+        train(config.replace(procedure="joint_loss", procedure_options={"lamda_mse": 1.0}), out,
               progress=False)
     assert not out.exists()
 
@@ -174,7 +174,7 @@ def test_every_preset_has_valid_procedure_options():
     for name in configs.preset_names():
         preset = configs.get_preset(name)
         options = procedure_options(preset)
-        for key, value in preset.trainer_kwargs.items():
+        for key, value in preset.procedure_options.items():
             assert getattr(options, key) == value, (name, key)
 
 
@@ -197,17 +197,17 @@ def test_one_resume_check_for_every_procedure(tmp_path):
     with pytest.raises(FileExistsError, match="stage0 at step 1.*--resume"):
         check_resume(cascade, out, resume=False)
     # budgets may change: the config's and the procedure's step budgets
-    check_resume(cascade.replace(steps=7, trainer_kwargs={**cascade.trainer_kwargs,
+    check_resume(cascade.replace(steps=7, procedure_options={**cascade.procedure_options,
                                                           "stage_steps": 9}), out, resume=True)
-    with pytest.raises(ValueError, match=r"\['noise', 'trainer_kwargs.improvement'\]"):
-        check_resume(cascade.replace(noise="gaussian:sigma=50", trainer_kwargs={
-            **cascade.trainer_kwargs, "improvement": 0.1}), out, resume=True)
+    with pytest.raises(ValueError, match=r"\['noise', 'procedure_options.improvement'\]"):
+        check_resume(cascade.replace(noise="gaussian:sigma=50", procedure_options={
+            **cascade.procedure_options, "improvement": 0.1}), out, resume=True)
 
     plain = tiny_config(".")
     _fake_run(tmp_path / "plain", plain)
     check_resume(plain.replace(steps=9), tmp_path / "plain", resume=True)
-    with pytest.raises(ValueError, match=r"\['trainer', 'trainer_kwargs.weights'\]"):
-        check_resume(plain.replace(trainer="joint_loss", trainer_kwargs={"weights": None}),
+    with pytest.raises(ValueError, match=r"\['procedure', 'procedure_options.weights'\]"):
+        check_resume(plain.replace(procedure="joint_loss", procedure_options={"weights": None}),
                      tmp_path / "plain", resume=True)
 
     # the two-phase run: its total steps fix the phases, so they cannot change

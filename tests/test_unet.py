@@ -126,7 +126,7 @@ def test_presets_are_systematic():
             from_spec(configs.get_preset(name).noise)  # every spec parses
     assert configs.get_preset("resunet-paper-denoise-unet-s2.55").learning_rate == 1e-3
     lper = configs.get_preset("resunet-cpu-denoise-resunet-lper-s25.5")
-    assert lper.trainer == "joint_loss" and lper.trainer_kwargs["weights"] == "hed-bsds500"
-    assert lper.trainer_kwargs["lambda_mse"] == 100.0 and lper.trainer_kwargs["normalize"] is None
-    assert configs.get_preset("resunet-paper-denoise-resunet-lper-s25.5").trainer_kwargs[
+    assert lper.procedure == "joint_loss" and lper.procedure_options["weights"] == "hed-bsds500"
+    assert lper.procedure_options["lambda_mse"] == 100.0 and lper.procedure_options["normalize"] is None
+    assert configs.get_preset("resunet-paper-denoise-resunet-lper-s25.5").procedure_options[
         "weights"] == "imagenet"

@@ -10,7 +10,7 @@ experiment can be run; the tests only show that it trains, not that it helps.
 
 Registered as ``"classifier-features"`` (``loss_kwargs={"classifier_path": "clf.keras"}``).
 The denoiser is trained with it through :class:`kerasdenoise.training.joint.JointLossDenoiser`
-(trainer ``"joint_loss"``, ``loss="classifier-features"``, or ``"joint_classifier_loss"``).
+(procedure ``"joint_loss"``, ``loss="classifier-features"``, or ``"joint_classifier_loss"``).
 """
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ smoothed training loss (the mean of the last ``window`` per-batch losses) is ``i
 (3 %) below the previous stage's final smoothed loss, or when its step budget is spent.  The
 learning rate is the config's (the paper: a fixed 1e-4, no decay; each stage gets a fresh Adam).
 
-Config (``trainer="cascade"``, ``model="dnresnet"``)::
+Config (``procedure="cascade"``, ``model="dnresnet"``)::
 
-    trainer_kwargs = {
+    procedure_options = {
         "final_blocks": 5,      # DN-ResNet-(3 + 2 * final_blocks)
         "start_blocks": 0,      # 0: the paper's cascade; = final_blocks: one-shot training
                                 #    of the deep net from N(0, 0.001) (Table 1 '13-layer-os')
@@ -66,17 +66,17 @@ PREPARED = "prepared.json"  # what a stage's preparation did (e.g. block distill
 
 
 def positive_int(key: str, value) -> int:
-    """``value`` as an int; ValueError naming ``trainer_kwargs.<key>`` unless it is a positive
+    """``value`` as an int; ValueError naming ``procedure_options.<key>`` unless it is a positive
     integer."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value \
             or value < 1:
-        raise ValueError(f"trainer_kwargs.{key} must be a positive integer, got {value!r}")
+        raise ValueError(f"procedure_options.{key} must be a positive integer, got {value!r}")
     return int(value)
 
 
 @dataclass(frozen=True)
 class CascadeOptions(Options):
-    """``trainer_kwargs`` of the procedure ``cascade`` (see the module doc); the step budgets
+    """``procedure_options`` of the procedure ``cascade`` (see the module doc); the step budgets
     (``None``: ``config.steps``; ``base_steps`` / ``final_steps``: ``stage_steps``) may change
     when a run is resumed."""
 
@@ -93,7 +93,7 @@ class CascadeOptions(Options):
     def __post_init__(self):
         if not 0 <= int(self.start_blocks) <= int(self.final_blocks):
             raise ValueError(
-                f"trainer_kwargs: need 0 <= start_blocks <= final_blocks, got "
+                f"procedure_options: need 0 <= start_blocks <= final_blocks, got "
                 f"{self.start_blocks}, {self.final_blocks}"
             )
         for key in ("stage_steps", "base_steps", "final_steps"):
@@ -233,7 +233,7 @@ def run_stages(
     trained DN-ResNet) or, when that returns None, from a fresh network.  Every stage trains
     in the 'valid' form of ``config.model_kwargs["base_padding"]`` and is exported in the
     'same' form as ``out_dir/<export_name>.keras``; the last also as ``out_dir/final.keras``.
-    ``options``: the procedure's options, for the resume check (default: ``config.trainer``'s).
+    ``options``: the procedure's options, for the resume check (default: ``config.procedure``'s).
     ``prepare(previous_model, network, stage, stage_config, train_stream) -> dict``: called
     when a stage starts afresh (not on resume: its checkpoint holds the weights), after the
     rebuild; its dict (with ``"seconds"``, counted in the stage's time) goes into the stage's
@@ -288,7 +288,7 @@ def run_stages(
         monitor = StageLossMonitor(window=window, target=target)
         stage_config = config.replace(
             name=f"{config.name}/stage{stage.index}",
-            trainer="supervised", trainer_kwargs={},
+            procedure="supervised", procedure_options={},
             model="dnresnet",
             model_kwargs=_sorted_dict({"blocks": stage.blocks, "ds_blocks": stage.ds_blocks,
                                        "channels": channels, "base_padding": base_padding}),
@@ -343,7 +343,7 @@ def run_stages(
 @uses_options(CascadeOptions)
 def cascade_driver(config: TrainConfig, out_dir, resume: bool = False, progress: bool = True,
                    datasets=None, callbacks=(), *, options: CascadeOptions) -> TrainResult:
-    """Cascade-train DN-ResNet as configured by ``config.trainer_kwargs`` (see the module doc)."""
+    """Cascade-train DN-ResNet as configured by ``config.procedure_options`` (see the module doc)."""
     if config.model != "dnresnet":
         raise ValueError(f"the cascade driver trains model 'dnresnet', got {config.model!r}")
     final_blocks, start_blocks = int(options.final_blocks), int(options.start_blocks)

@@ -20,7 +20,16 @@ from kerasdenoise._registry import Registry
 _PRESETS = Registry("config", "kerasdenoise.training.presets:PRESETS")
 
 
-@dataclass
+# config.json files written before the procedure fields had their names
+LEGACY_FIELDS = {"trainer": "procedure", "trainer_kwargs": "procedure_options"}
+
+
+def upgrade_legacy_fields(data: dict) -> dict:
+    """``data`` (a config as a dict) with the fields of :data:`LEGACY_FIELDS` renamed."""
+    return {LEGACY_FIELDS.get(key, key): value for key, value in data.items()}
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything one training run needs; written to ``config.json`` beside its results."""
 
@@ -32,8 +41,8 @@ class TrainConfig:
     # how it is trained: the training procedure ('supervised', 'joint_loss', 'idgan_two_phase',
     # 'cascade', 'evolution', ...: kerasdenoise.training.trainers) and its options, checked
     # against the procedure's options dataclass (unknown keys are refused)
-    trainer: str = "supervised"
-    trainer_kwargs: dict = field(default_factory=dict)
+    procedure: str = "supervised"
+    procedure_options: dict = field(default_factory=dict)
     loss: str = "mse"
     loss_kwargs: dict = field(default_factory=dict)
     # data: a folder, a shared set name (CBSD432, Train400, ...) or skimage-train / skimage-test
@@ -79,6 +88,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
+        data = upgrade_legacy_fields(data)
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown config fields {unknown}; valid fields: {sorted(known)}")

@@ -8,9 +8,9 @@ second and last convolutions, the remaining ResBlocks, the DS blocks of earlier 
 its trained weights.  ``one_shot=True`` is the paper's 'DS-DN-os' ablation: every block is
 replaced at once, then the net is fine-tuned for the same total number of steps.
 
-Config (``trainer="evolution"``)::
+Config (``procedure="evolution"``)::
 
-    trainer_kwargs = {
+    procedure_options = {
         "init": "runs/dnresnet-cascade-blind",  # a trained DN-ResNet: .keras file or run dir
                                                  # (its final.keras; 'valid' or 'same' form)
         "finetune_steps": N,   # per replacement (default config.steps); the paper: 10 epochs
@@ -57,7 +57,7 @@ DISTILL_LEARNING_RATE = 1e-3  # a fresh block, trained alone: the fast recipe's 
 
 @dataclass(frozen=True)
 class EvolutionOptions(Options):
-    """``trainer_kwargs`` of the procedure ``evolution`` (see the module doc): ``init`` (the
+    """``procedure_options`` of the procedure ``evolution`` (see the module doc): ``init`` (the
     trained DN-ResNet), ``finetune_steps`` (per replacement; ``None``: ``config.steps``; may
     change when a run is resumed), ``one_shot`` and ``blocks`` (``None``: read from ``init``)."""
 
@@ -74,9 +74,9 @@ class EvolutionOptions(Options):
         if self.finetune_steps is not None:
             positive_int("finetune_steps", self.finetune_steps)
         if self.blocks is not None and int(self.blocks) < 1:
-            raise ValueError(f"trainer_kwargs.blocks must be >= 1, got {self.blocks}")
+            raise ValueError(f"procedure_options.blocks must be >= 1, got {self.blocks}")
         if self.block_init not in BLOCK_INITS:
-            raise ValueError(f"trainer_kwargs.block_init must be one of {BLOCK_INITS}, got "
+            raise ValueError(f"procedure_options.block_init must be one of {BLOCK_INITS}, got "
                              f"{self.block_init!r}")
         positive_int("distill_steps", self.distill_steps)
 
@@ -158,18 +158,18 @@ def distill_blocks(teacher: keras.Model, student: keras.Model, blocks, config: T
 def resolve_init(path) -> Path:
     """The ``.keras`` file named by ``init``: the file itself, or ``<run dir>/final.keras``."""
     if not path:
-        raise ValueError("trainer_kwargs.init must name a trained DN-ResNet (.keras file or run dir)")
+        raise ValueError("procedure_options.init must name a trained DN-ResNet (.keras file or run dir)")
     path = Path(path)
     if path.is_dir():
         candidate = path / "final.keras"
         if not candidate.exists():
             raise FileNotFoundError(
-                f"trainer_kwargs.init: run directory {path} has no final.keras (is its training "
+                f"procedure_options.init: run directory {path} has no final.keras (is its training "
                 "finished?)"
             )
         return candidate
     if not path.exists():
-        raise FileNotFoundError(f"trainer_kwargs.init: no such model file or run directory: {path}")
+        raise FileNotFoundError(f"procedure_options.init: no such model file or run directory: {path}")
     return path
 
 
@@ -191,7 +191,7 @@ def load_init(path) -> keras.Model:
 @uses_options(EvolutionOptions)
 def evolution_driver(config: TrainConfig, out_dir, resume: bool = False, progress: bool = True,
                      datasets=None, callbacks=(), *, options: EvolutionOptions) -> TrainResult:
-    """Evolve ``trainer_kwargs.init`` into a DS-DN-ResNet (see the module doc)."""
+    """Evolve ``procedure_options.init`` into a DS-DN-ResNet (see the module doc)."""
     finetune_steps = positive_int("finetune_steps", options.finetune_steps or config.steps)
     one_shot = bool(options.one_shot)
     init_path = options.init
@@ -209,7 +209,7 @@ def evolution_driver(config: TrainConfig, out_dir, resume: bool = False, progres
         blocks = dnresnet.describe(initial())["blocks"]
     blocks = int(blocks)
     if blocks < 1:
-        raise ValueError(f"trainer_kwargs.blocks must be >= 1, got {blocks}")
+        raise ValueError(f"procedure_options.blocks must be >= 1, got {blocks}")
     if one_shot:
         stages = [Stage(index=blocks, blocks=blocks, ds_blocks=blocks,
                         steps=finetune_steps * blocks, early_stop=False,
@@ -223,7 +223,7 @@ def evolution_driver(config: TrainConfig, out_dir, resume: bool = False, progres
         model = initial()
         found = dnresnet.describe(model)["blocks"]
         if found != blocks:
-            raise ValueError(f"trainer_kwargs.blocks={blocks} but {init_path} has {found} blocks")
+            raise ValueError(f"procedure_options.blocks={blocks} but {init_path} has {found} blocks")
         return model
 
     channels = config.model_kwargs.get("channels")

@@ -1,7 +1,7 @@
 """IDGAN (Chen et al., ICISS 2019): the detail loss, the GAN ``train_step`` and the two-phase procedure.
 
-Phase 1 trains the IDResNet generator alone with the MSE (trainer ``"idresnet_mse"``); phase 2
-trains it against the SRGAN discriminator with the detail loss (trainer ``"idgan"``), starting
+Phase 1 trains the IDResNet generator alone with the MSE (procedure ``"idresnet_mse"``); phase 2
+trains it against the SRGAN discriminator with the detail loss (procedure ``"idgan"``), starting
 from phase 1.  The driver ``"idgan_two_phase"`` runs both, each phase in its own run directory.
 
 Scaling (paper section 4.2): noisy input in [0, 1], clean target mapped to [-1, 1], generator
@@ -74,7 +74,7 @@ PAPER_PHASE_STEPS = (400_000, 200_000)
 
 @dataclass(frozen=True)
 class IDGANOptions(Options):
-    """``trainer_kwargs`` of the procedures ``idresnet_mse``, ``idgan`` and ``idgan_two_phase``
+    """``procedure_options`` of the procedures ``idresnet_mse``, ``idgan`` and ``idgan_two_phase``
     (both phases get the same dict, so each accepts the other's keys).
 
     ``mse_weight`` / ``content_weight`` / ``adversarial_weight``: the detail loss's weights;
@@ -378,7 +378,7 @@ def phase_configs(config: TrainConfig,
     as the paper) into the phase; so the top-level ``lr_decay_steps`` must stay empty.
     """
     if options is None:
-        options = parse_options(IDGANTwoPhaseOptions, config.trainer, config.trainer_kwargs)
+        options = parse_options(IDGANTwoPhaseOptions, config.procedure, config.procedure_options)
     if config.lr_decay_steps:
         raise ValueError(
             f"config {config.name!r}: the idgan_two_phase driver decays the learning rate "
@@ -387,17 +387,17 @@ def phase_configs(config: TrainConfig,
         )
     phase_steps = [int(s) for s in options.phase_steps]
     if len(phase_steps) != 2 or min(phase_steps) < 1:
-        raise ValueError(f"trainer_kwargs phase_steps must be two positive step counts, got {phase_steps}")
+        raise ValueError(f"procedure_options phase_steps must be two positive step counts, got {phase_steps}")
     if config.steps < 2:
         raise ValueError(f"config {config.name!r}: two phases need steps >= 2, got {config.steps}")
     first = round(config.steps * phase_steps[0] / sum(phase_steps))
     first = min(max(first, 1), config.steps - 1)
     fraction = float(options.lr_decay_at)
 
-    def phase(trainer, steps, number, what):
+    def phase(procedure, steps, number, what):
         decay_step = int(steps * fraction)
         phase_config = config.replace(
-            name=f"{config.name}/{PHASE_DIRS[number - 1]}", trainer=trainer, steps=steps,
+            name=f"{config.name}/{PHASE_DIRS[number - 1]}", procedure=procedure, steps=steps,
             lr_decay_steps=(decay_step,) if 0 < decay_step < steps else (),
             description=f"Phase {number} of {config.name}: {what}. {config.description}".strip(),
         )
@@ -462,9 +462,9 @@ def idgan_two_phase(config: TrainConfig, out_dir, resume: bool = False,
         content_label = json.loads(summary_path.read_text())["phases"][1].get("content_loss")
     summary = {
         "phases": [
-            {"dir": PHASE_DIRS[0], "trainer": first_config.trainer, "steps": first.steps,
+            {"dir": PHASE_DIRS[0], "procedure": first_config.procedure, "steps": first.steps,
              "seconds": round(first.seconds, 2)},
-            {"dir": PHASE_DIRS[1], "trainer": second_config.trainer, "steps": second.steps,
+            {"dir": PHASE_DIRS[1], "procedure": second_config.procedure, "steps": second.steps,
              "seconds": round(second.seconds, 2), "content_loss": content_label},
         ],
     }
@@ -501,7 +501,7 @@ def plot_two_phase_curves(run: Path, out_png=None, title: str = ""):
     import matplotlib.pyplot as plt
 
     config = json.loads((run / "config.json").read_text())
-    phases = [{**info, "trainer": json.loads((run / info["dir"] / "config.json").read_text())["trainer"]}
+    phases = [{**info, "procedure": json.loads((run / info["dir"] / "config.json").read_text())["procedure"]}
               for info in phase_infos(run)]
     offset, history = 0, []
     for phase in phases:
@@ -510,9 +510,9 @@ def plot_two_phase_curves(run: Path, out_png=None, title: str = ""):
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     for rows, phase, color in zip(history, phases, ("tab:blue", "tab:red")):
         steps = [r["step"] for r in rows]
-        axes[0].plot(steps, [float(r["mse"]) for r in rows], "o-", color=color, label=f"{phase['trainer']} train")
-        axes[0].plot(steps, [float(r["val_mse"]) for r in rows], "s--", color=color, label=f"{phase['trainer']} val")
-        axes[1].plot(steps, [float(r["val_psnr"]) for r in rows], "o-", color=color, label=phase["trainer"])
+        axes[0].plot(steps, [float(r["mse"]) for r in rows], "o-", color=color, label=f"{phase['procedure']} train")
+        axes[0].plot(steps, [float(r["val_mse"]) for r in rows], "s--", color=color, label=f"{phase['procedure']} val")
+        axes[1].plot(steps, [float(r["val_psnr"]) for r in rows], "o-", color=color, label=phase["procedure"])
     for ax in axes[:2]:
         ax.axvline(phases[0]["steps"], color="gray", lw=0.8)
         ax.set_xlabel("step (both phases)")

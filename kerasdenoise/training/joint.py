@@ -11,7 +11,7 @@ The ResUNet paper (section 4.2) uses ``lambda_mse = 100`` and VGG16 relu1_2 + re
 features.  The MSE is the mean over every pixel and channel, as the authors' code computed it
 (``torch.mean``); the paper's formula divides the squared norm by ``W * H`` only, which for RGB
 would be 3 times larger: the reading guide's ``100 * MSE`` and the code are followed.  The
-registered trainer ``"joint_loss"`` builds that from a config's ``trainer_kwargs``, with
+registered procedure ``"joint_loss"`` builds that from a config's ``procedure_options``, with
 ``config.loss`` / ``loss_kwargs`` as the pixel loss (``"mse"`` in the presets; see
 :func:`joint_loss_trainer`).  ``lambda_mse`` keeps the paper's name whatever the pixel loss.
 """
@@ -150,7 +150,7 @@ class JointLossDenoiser(keras.Model):
 
 @dataclass(frozen=True)
 class JointLossOptions(Options):
-    """``trainer_kwargs`` of the procedure ``joint_loss`` and their defaults (the ResUNet
+    """``procedure_options`` of the procedure ``joint_loss`` and their defaults (the ResUNet
     paper's loss; anything else is refused, so a typo cannot silently fall back to a default)."""
 
     lambda_mse: float = PAPER_LAMBDA_MSE
@@ -168,7 +168,7 @@ def joint_loss_trainer(config, network, options: JointLossOptions):
     **config.loss_kwargs))`` compiled with the config's optimizer; the pixel metric is named
     ``config.loss``.
 
-    ``config.trainer_kwargs`` (all optional): ``lambda_mse`` (100, the weight of the pixel
+    ``config.procedure_options`` (all optional): ``lambda_mse`` (100, the weight of the pixel
     term), ``feature_weight`` (1), and the
     :class:`~kerasdenoise.losses.perceptual.PerceptualLoss` arguments ``layers``
     (VGG16 block1_conv2, block2_conv2, block3_conv3), ``network`` ('vgg16'), ``weights``

@@ -463,7 +463,7 @@ def check_resume(config: TrainConfig, out_dir, resume: bool, options=None) -> No
     bookkeeping) and in the options the procedure lists as ``resumable`` (step budgets of
     stages); a procedure's ``fixed_on_resume`` fields may not change either (the two-phase
     run's total ``steps``).  Otherwise a ValueError names what differs.  ``options``: the
-    procedure's options (dataclass or instance; default: those of ``config.trainer``).
+    procedure's options (dataclass or instance; default: those of ``config.procedure``).
     """
     from kerasdenoise.training.trainers import options_class
 
@@ -480,22 +480,24 @@ def check_resume(config: TrainConfig, out_dir, resume: bool, options=None) -> No
     config_path = out_dir / "config.json"
     if not (resume and held and config_path.exists()):
         return
-    saved = json.loads(config_path.read_text())
+    from kerasdenoise.training.configs import upgrade_legacy_fields
+
+    saved = upgrade_legacy_fields(json.loads(config_path.read_text()))
     if options is None:
-        options = options_class(config.trainer)
+        options = options_class(config.procedure)
     fixed = dict(options.fixed_on_resume)
     may_change = RESUMABLE_CHANGES - set(fixed)
     current = config.to_dict()
     changed = [k for k in sorted(current)
-               if k not in may_change and k != "trainer_kwargs"
+               if k not in may_change and k != "procedure_options"
                and _canonical(saved.get(k)) != _canonical(current[k])]
-    saved_kwargs, kwargs = saved.get("trainer_kwargs") or {}, current["trainer_kwargs"]
-    changed += [f"trainer_kwargs.{k}" for k in sorted(set(saved_kwargs) | set(kwargs))
+    saved_kwargs, kwargs = saved.get("procedure_options") or {}, current["procedure_options"]
+    changed += [f"procedure_options.{k}" for k in sorted(set(saved_kwargs) | set(kwargs))
                 if k not in options.resumable
                 and (k in saved_kwargs, _canonical(saved_kwargs.get(k)))
                 != (k in kwargs, _canonical(kwargs.get(k)))]
     if changed:
-        allowed = sorted(may_change) + [f"trainer_kwargs.{k}" for k in sorted(options.resumable)]
+        allowed = sorted(may_change) + [f"procedure_options.{k}" for k in sorted(options.resumable)]
         why = "".join(f" ({key} cannot change: {reason})" for key, reason in fixed.items()
                       if key in changed)
         raise ValueError(
@@ -576,7 +578,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
             config, out_dir, resume, lambda folder: train(
                 config, folder, resume=resume, network=network, callbacks=callbacks,
                 progress=progress, datasets=datasets))
-    driver = get_driver(config.trainer) if network is None else None
+    driver = get_driver(config.procedure) if network is None else None
     if driver is not None:
         return driver(config, out_dir, resume=resume, progress=progress, datasets=datasets,
                       callbacks=callbacks)

@@ -1,15 +1,15 @@
-"""Training procedures: how a network is trained, named by ``config.trainer``, with options.
+"""Training procedures: how a network is trained, named by ``config.procedure``, with options.
 
-A *procedure* is what a config's ``trainer`` field names, with its options in
-``trainer_kwargs``: ``supervised`` (plain: the network compiled with the config's loss),
+A *procedure* is what a config's ``procedure`` field names, with its options in
+``procedure_options``: ``supervised`` (plain: the network compiled with the config's loss),
 ``joint_loss`` (pixel + VGG perceptual loss, ResUNet paper), ``joint_classifier_loss`` (the
 gated conv-deconv paper's classifier-feature loss), ``idgan_two_phase`` (IDResNet with the MSE,
 then IDGAN: its phases ``idresnet_mse`` and ``idgan`` are procedures too), ``cascade``
 (DN-ResNet grown block by block) and ``evolution`` (DN-ResNet -> DS-DN-ResNet).
 
 Each procedure declares its options as a frozen dataclass (a subclass of :class:`Options`:
-field names = the ``trainer_kwargs`` keys it understands, defaults = the papers' settings).
-:func:`procedure_options` turns ``config.trainer`` + ``config.trainer_kwargs`` into that
+field names = the ``procedure_options`` keys it understands, defaults = the papers' settings).
+:func:`procedure_options` turns ``config.procedure`` + ``config.procedure_options`` into that
 dataclass; :func:`parse_options` is the one check of the keys (an unknown or misspelt key is a
 ValueError naming the procedure, the bad keys and the valid ones).  The decorator
 :func:`uses_options` hands a procedure its parsed options.
@@ -48,7 +48,7 @@ from kerasdenoise._registry import Registry
 from kerasdenoise.losses import get_loss
 from kerasdenoise.training.distribute import ReduceThenClip, per_replica_mean
 
-#: Every training procedure (``config.trainer``), by name: ``"module:function"``, imported on
+#: Every training procedure (``config.procedure``), by name: ``"module:function"``, imported on
 #: first use.  Those in :data:`STAGED` are drivers; the others are single-run trainers.
 PROCEDURES = {
     "supervised": "kerasdenoise.training.trainers:supervised_trainer",
@@ -62,7 +62,7 @@ PROCEDURES = {
 }
 #: The staged procedures: they run ``runner.train`` once per stage / phase.
 STAGED = frozenset({"cascade", "evolution", "idgan_two_phase"})
-PROCEDURE_REGISTRY = Registry("training procedure (config.trainer)", PROCEDURES)
+PROCEDURE_REGISTRY = Registry("training procedure (config.procedure)", PROCEDURES)
 
 # Marks a definition as its table entry (checks the name; registers nothing).
 register_procedure = PROCEDURE_REGISTRY.entry
@@ -88,13 +88,13 @@ class Options:
 
     @classmethod
     def names(cls) -> list:
-        """The option names (the ``trainer_kwargs`` keys this procedure understands)."""
+        """The option names (the ``procedure_options`` keys this procedure understands)."""
         return [f.name for f in dataclasses.fields(cls)]
 
 
 def parse_options(options_class: type, procedure: str, kwargs: dict | None) -> Options:
     """``options_class(**kwargs)``; unknown keys: ValueError naming ``procedure``, the unknown
-    keys and the valid ones.  The one check of every procedure's ``trainer_kwargs``."""
+    keys and the valid ones.  The one check of every procedure's ``procedure_options``."""
     import difflib
 
     kwargs = dict(kwargs or {})
@@ -104,9 +104,9 @@ def parse_options(options_class: type, procedure: str, kwargs: dict | None) -> O
         hints = [f"{close[0]!r} for {key!r}" for key in unknown
                  for close in [difflib.get_close_matches(key, valid, 1)] if close]
         raise ValueError(
-            f"training procedure {procedure!r}: unknown trainer_kwargs {unknown}"
+            f"training procedure {procedure!r}: unknown procedure_options {unknown}"
             + (f" (did you mean {', '.join(hints)}?)" if hints else "")
-            + f"; valid options: {', '.join(valid) if valid else 'none (leave trainer_kwargs empty)'}"
+            + f"; valid options: {', '.join(valid) if valid else 'none (leave procedure_options empty)'}"
         )
     return options_class(**kwargs)
 
@@ -114,12 +114,12 @@ def parse_options(options_class: type, procedure: str, kwargs: dict | None) -> O
 def uses_options(options_class: type):
     """Decorator of a procedure ``fn(config, ..., options)``: the decorated procedure is called
     as ``fn(config, ...)`` and passes ``options=parse_options(options_class, ...)`` of the
-    config's ``trainer_kwargs``; its ``.options`` is ``options_class``."""
+    config's ``procedure_options``; its ``.options`` is ``options_class``."""
 
     def wrap(fn):
         @functools.wraps(fn)
         def procedure(config, *args, **kwargs):
-            options = parse_options(options_class, config.trainer, config.trainer_kwargs)
+            options = parse_options(options_class, config.procedure, config.procedure_options)
             return fn(config, *args, options=options, **kwargs)
 
         procedure.options = options_class
@@ -139,7 +139,7 @@ def trainer_names() -> list:
 
 
 def get_procedure(name: str):
-    """The procedure ``config.trainer = name`` runs: a driver (staged) or a trainer; unknown
+    """The procedure ``config.procedure = name`` runs: a driver (staged) or a trainer; unknown
     names: ValueError listing every procedure."""
     return PROCEDURE_REGISTRY.get(name)
 
@@ -155,9 +155,9 @@ def options_class(name: str) -> type:
 
 
 def procedure_options(config) -> Options:
-    """``config.trainer`` + ``config.trainer_kwargs`` as the procedure's frozen options
+    """``config.procedure`` + ``config.procedure_options`` as the procedure's frozen options
     dataclass (unknown procedure or option: ValueError listing the valid ones)."""
-    return parse_options(options_class(config.trainer), config.trainer, config.trainer_kwargs)
+    return parse_options(options_class(config.procedure), config.procedure, config.procedure_options)
 
 
 class Unsaved:
@@ -231,11 +231,11 @@ def denoiser_of(trainable: keras.Model) -> keras.Model:
 
 
 def make_trainable(config, network) -> keras.Model:
-    """The compiled model of a single-run procedure (``config.trainer``) around ``network``."""
-    procedure = get_procedure(config.trainer)  # unknown: the error lists every procedure
-    if config.trainer in STAGED:
+    """The compiled model of a single-run procedure (``config.procedure``) around ``network``."""
+    procedure = get_procedure(config.procedure)  # unknown: the error lists every procedure
+    if config.procedure in STAGED:
         raise ValueError(
-            f"training procedure {config.trainer!r} is staged (it runs train() per stage); "
+            f"training procedure {config.procedure!r} is staged (it runs train() per stage); "
             f"it has no single trainable. Single-run procedures: {', '.join(trainer_names())}"
         )
     return procedure(config, network)

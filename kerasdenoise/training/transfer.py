@@ -11,7 +11,7 @@ not Keras' running epoch means) and, optionally, validation curves;
 :func:`compare_initializations` runs both initialisations on the same data stream from the same
 seed, so the conv initialisation is the only difference.
 
-The module also registers the trainer ``"joint_classifier_loss"`` (the paper's perceptual-loss
+The module also registers the procedure ``"joint_classifier_loss"`` (the paper's perceptual-loss
 denoiser: :class:`kerasdenoise.training.joint.JointLossDenoiser` with the classifier-feature
 loss of :mod:`kerasdenoise.losses.classifier`).
 """
@@ -161,7 +161,7 @@ def compare_initializations(denoiser: keras.Model, dataset, steps: int, num_clas
 
 @dataclass(frozen=True)
 class JointClassifierLossOptions(Options):
-    """``trainer_kwargs`` of the procedure ``joint_classifier_loss``: the weights of the MSE
+    """``procedure_options`` of the procedure ``joint_classifier_loss``: the weights of the MSE
     (0: the paper trains its perceptual variant on the feature distance alone) and of the
     feature distance."""
 
@@ -174,10 +174,10 @@ class JointClassifierLossOptions(Options):
 def joint_classifier_loss_trainer(config, network, options: JointClassifierLossOptions):
     """``JointLossDenoiser(network, get_loss(config.loss, **config.loss_kwargs))``.
 
-    The trainer ``"joint_loss"`` always builds a VGG :class:`PerceptualLoss`; this one takes the
+    The procedure ``"joint_loss"`` always builds a VGG :class:`PerceptualLoss`; this one takes the
     feature loss from the config's ``loss`` / ``loss_kwargs``, meant for ``loss=
     "classifier-features"`` (:class:`kerasdenoise.losses.classifier.ClassifierFeatureLoss`,
-    ``loss_kwargs={"classifier_path": ...}``).  ``trainer_kwargs``: ``lambda_mse`` (default 0:
+    ``loss_kwargs={"classifier_path": ...}``).  ``procedure_options``: ``lambda_mse`` (default 0:
     the paper trains its perceptual variant on the feature distance alone) and
     ``feature_weight`` (1).  Metrics: ``loss``, ``mse``, ``features`` (the unweighted feature
     distance) and ``psnr``.  The paper reports that this variant did not converge.

@@ -19,7 +19,7 @@ Validation: 33x33 patches of CBSD68 (Y).
   blind DN-ResNet-13), ``dsdnresnet-oneshot-blind`` (all blocks at once, same total
   fine-tuning), ``dsdnresnet-evolve-blind-edge-a`` (DS-DN + 'edge-a').  They start from the
   cascade run in ``runs/<cascade preset>`` (``kerasdenoise-train``'s default ``--out``); point
-  elsewhere with ``--set trainer_kwargs.init=PATH``.
+  elsewhere with ``--set procedure_options.init=PATH``.
 - JPEG artifact removal (Sec. 4.4): ``dnresnet-cascade-jpeg``, JPEG quality 10..40 (the paper
   uses CLIC with JPEG / JPEG 2000 / BPG; here JPEG only, tested on LIVE1 / classic5).
 
@@ -43,9 +43,9 @@ patches of CBSD432 (Y), batch 64, validation PSNR on 512 CBSD68 patches: the 3-l
 with lr 1e-3 peaked at 27.7 dB after 300 steps and fell back to 26.9 dB at 400 (unstable),
 while 1e-4 climbed steadily to 27.1 dB; the cascade relies on a stable fixed rate.
 
-The stage budgets are in ``trainer_kwargs`` (``base_steps`` / ``stage_steps`` / ``final_steps``,
-``finetune_steps``); change them with ``--set trainer_kwargs.stage_steps=N``.  ``steps`` repeats
-the per-stage budget for information: the drivers use it only where ``trainer_kwargs`` has none.
+The stage budgets are in ``procedure_options`` (``base_steps`` / ``stage_steps`` / ``final_steps``,
+``finetune_steps``); change them with ``--set procedure_options.stage_steps=N``.  ``steps`` repeats
+the per-stage budget for information: the drivers use it only where ``procedure_options`` has none.
 """
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def _add_cascade(key: str, noise: str, what: str, loss: str = "mse"):
                         f"{_cascade_budget(cpu)}; batch 64, Adam 1e-4. Writes dnresnet3..13.keras.")
     return _add_pair(
         f"dnresnet-cascade-{key}", text(False), text(True),
-        trainer="cascade", trainer_kwargs=lambda cpu: _cascade_kwargs(cpu), noise=noise, loss=loss,
+        procedure="cascade", procedure_options=lambda cpu: _cascade_kwargs(cpu), noise=noise, loss=loss,
         steps=lambda cpu: CPU_STAGE_STEPS if cpu else STAGE_STEPS,
     )
 
@@ -169,7 +169,7 @@ _add_pair(
     f"25: {CASCADE_MAX_STEPS} steps (the cascade's largest total), batch 64, Adam 1e-4.",
     f"DN-ResNet-13 one-shot (Table 1 '13-layer-os'), sigma 25: {CPU_CASCADE_MAX_STEPS} steps (the "
     f"-cpu cascade's largest total), batch 64, Adam 1e-4.",
-    trainer="cascade", trainer_kwargs=lambda cpu: _cascade_kwargs(cpu, one_shot=True),
+    procedure="cascade", procedure_options=lambda cpu: _cascade_kwargs(cpu, one_shot=True),
     noise=gaussian_spec(25),
     steps=lambda cpu: CPU_CASCADE_MAX_STEPS if cpu else CASCADE_MAX_STEPS,
 )
@@ -211,7 +211,7 @@ def _add_evolution(name: str, source: str, one_shot: bool, loss: str = "mse"):
 
     return _add_pair(
         name, text(False), text(True),
-        trainer="evolution", trainer_kwargs=_evolution_kwargs(source, one_shot),
+        procedure="evolution", procedure_options=_evolution_kwargs(source, one_shot),
         model="ds_dnresnet", model_kwargs={"blocks": 5, "channels": 1, "base_padding": "valid"},
         noise=BLIND_SPEC, loss=loss,
         steps=lambda cpu: CPU_FINETUNE_STEPS if cpu else FINETUNE_STEPS,
@@ -240,7 +240,7 @@ _add(BLIND_CASCADE.replace(
                  f"Poisson-Gaussian levels): {LONG_BASE_STEPS} steps for the 3-layer net, up to "
                  f"{LONG_STAGE_STEPS} per added block (3 % rule), {LONG_FINAL_STEPS} for the 13-layer "
                  f"net; batch 64, Adam 1e-4." + LONG_NOTE),
-    trainer_kwargs={**BLIND_CASCADE.trainer_kwargs, "base_steps": LONG_BASE_STEPS,
+    procedure_options={**BLIND_CASCADE.procedure_options, "base_steps": LONG_BASE_STEPS,
                     "stage_steps": LONG_STAGE_STEPS, "final_steps": LONG_FINAL_STEPS,
                     "window": LONG_WINDOW},
     steps=LONG_STAGE_STEPS, steps_per_epoch=250,
@@ -251,7 +251,7 @@ _add(BLIND_EVOLUTION.replace(
                  f"DS-ResBlocks one at a time from the tail, fine-tuned after each; "
                  f"{LONG_FINETUNE_STEPS} steps per replacement, batch 64, Adam 1e-4, blind noise."
                  + LONG_NOTE),
-    trainer_kwargs={**BLIND_EVOLUTION.trainer_kwargs, "init": "runs/dnresnet-cascade-blind-cpu-long",
+    procedure_options={**BLIND_EVOLUTION.procedure_options, "init": "runs/dnresnet-cascade-blind-cpu-long",
                     "finetune_steps": LONG_FINETUNE_STEPS},
     steps=LONG_FINETUNE_STEPS, steps_per_epoch=250,
 ))
@@ -380,8 +380,8 @@ _add(SHIPPED_DN_FAST.replace(
                  f"{EVOLVE_STEPS} steps of the whole net; blind Gaussian sigma 0-55 with more "
                  f"weight below 25 and below 15, Y of Train400+CBSD432, patch seed 4."
                  + FAST_NOTE.replace("Adam 1e-3", "Adam 1e-4")),
-    trainer="evolution",
-    trainer_kwargs={"init": EVOLVE_FROM, "blocks": 5, "finetune_steps": EVOLVE_STEPS,
+    procedure="evolution",
+    procedure_options={"init": EVOLVE_FROM, "blocks": 5, "finetune_steps": EVOLVE_STEPS,
                     "block_init": "distill", "distill_steps": EVOLVE_DISTILL_STEPS},
     model="ds_dnresnet", model_kwargs={"blocks": 5, "channels": 1, "base_padding": "same"},
     noise=LOW_SIGMA_SPEC, steps=EVOLVE_STEPS, learning_rate=1e-4, seed=4, snapshot_every=1000,

@@ -55,7 +55,7 @@ def _perceptual(name, steps, description):
     return TrainConfig(
         name=name, description=description,
         model_kwargs={"gates": None, "channels": 3, "learnable_gates": False},
-        trainer="joint_classifier_loss", trainer_kwargs={"lambda_mse": 0.0, "feature_weight": 1.0},
+        procedure="joint_classifier_loss", procedure_options={"lambda_mse": 0.0, "feature_weight": 1.0},
         loss="classifier-features",
         loss_kwargs={"classifier_path": CLASSIFIER_PATH, "distance": "squared"},
         steps=steps, steps_per_epoch=min(500, steps), **_COMMON,

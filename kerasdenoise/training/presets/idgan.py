@@ -12,7 +12,7 @@ Differences from the paper, all forced by what is available here:
   (``content_weights="hed-bsds500"``: see ``PerceptualLoss.label``; the label is written to the
   run's ``phases.json``).  The paper presets ask for the real ImageNet VGG19 (Keras downloads it
   once into ``~/.keras/models``, or use a local path with
-  ``--set trainer_kwargs.content_weights=/path/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5``).
+  ``--set procedure_options.content_weights=/path/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5``).
 """
 from kerasdenoise.training.configs import TrainConfig
 
@@ -40,7 +40,7 @@ for _sigma in (25, 35, 50):
             "CBSD432 / CBSD68 instead of DIV2K / Kodak24."
         ),
         model="idresnet", model_kwargs={"blocks": 32, "filters": 64, "channels": 3},
-        trainer="idgan_two_phase", trainer_kwargs=dict(_PAPER_KWARGS),
+        procedure="idgan_two_phase", procedure_options=dict(_PAPER_KWARGS),
         train_data="CBSD432", val_data="CBSD68", color="rgb",
         noise=f"gaussian:sigma={_sigma}", patch_size=96, batch_size=16,
         steps=600_000, steps_per_epoch=1000, learning_rate=1e-4, lr_decay_steps=(),
@@ -56,8 +56,8 @@ PRESETS.append(TrainConfig(
         "phases.json). A reduced-budget reproduction, far from the paper's 4e5 + 2e5 steps."
     ),
     model="idresnet", model_kwargs={"blocks": 8, "filters": 32, "channels": 3},
-    trainer="idgan_two_phase",
-    trainer_kwargs={**_PAPER_KWARGS, "content_weights": "hed-bsds500", "phase_steps": [1000, 500]},
+    procedure="idgan_two_phase",
+    procedure_options={**_PAPER_KWARGS, "content_weights": "hed-bsds500", "phase_steps": [1000, 500]},
     train_data="CBSD432", val_data="CBSD68", color="rgb",
     noise="gaussian:sigma=25", patch_size=48, batch_size=16,
     steps=1500, steps_per_epoch=100, learning_rate=1e-4, lr_decay_steps=(),

