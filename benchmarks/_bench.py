@@ -157,6 +157,14 @@ def evaluate_cached(cache, key: str, model_spec: str, test_dir: str, noise: str,
     return entry
 
 
+def content_hash(path) -> str:
+    """A short hash of a file's bytes: the cache key of a model file that may be re-made under
+    the same name."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def save_figure(fig, path, dpi: int = 120) -> None:
     """Lay out, write and close a matplotlib figure (the benchmarks' PNGs)."""
     import matplotlib.pyplot as plt
