@@ -1,4 +1,5 @@
 """tools/demo.py: its help, and its errors on bad arguments (the full demo is `make demo`)."""
+import json
 import subprocess
 import sys
 
@@ -12,3 +13,19 @@ def test_demo_help_and_bad_arguments():
     assert done.returncode == 0 and "before_after.png" in done.stdout
     bad = subprocess.run(DEMO + ["--steps", "many"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and "--steps" in bad.stderr
+
+
+def test_demo_reference_table_reads_the_shipped_measurements():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import demo
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    table = demo.reference_set_table()
+    shipped = json.loads((ROOT / "benchmarks" / "results" / "shipped.json").read_text())["models"]
+    for folder, item in shipped.items():
+        row = next(line for line in table.splitlines() if line.startswith(f"| shipped {folder} |"))
+        float32 = {r["sigma"]: r["psnr"] for r in item["rows"] if r["file"] == "model_float32.tflite"}
+        assert row.split("|")[3:6] == [f" {float32[s]:.2f} " for s in (15, 25, 50)]
+    published = json.loads((ROOT / "benchmarks" / "reference_numbers.json").read_text())["denoising"]
+    assert f"| BM3D (published) | BSD68 | {published['BM3D']['psnr']['15']:.2f} |" in table
