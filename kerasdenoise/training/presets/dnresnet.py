@@ -272,6 +272,42 @@ FAST_FIELDS = dict(recipe="fast", augment=True, patch_size=48, target_size=None,
 FAST_NOTE = (" Fast recipe: residual output, He init at identity, 48x48 patches with flips / "
              "rotations, batch 16, Adam 1e-3 with 2 % warm-up and cosine decay to 1e-5, "
              "global clipnorm 1.")
+# The Table 1-3 cascades with the fast recipe, each within 30 minutes of the 2-core machine
+# (DN-ResNet-13 ~0.27 s a step at batch 16 of 48x48, the 3-layer net ~0.1 s): same data, noise and
+# loss as the paper-recipe rows, the stages' budgets below.  One-shot: the 13-layer net for the
+# cascade's minutes.
+FAST_BASE_STEPS, FAST_STAGE_STEPS, FAST_FINAL_STEPS, FAST_WINDOW = 2_000, 1_000, 2_500, 100
+FAST_ONESHOT_STEPS = 5_500
+FAST_TABLE_FIELDS = dict(FAST_FIELDS, model_kwargs={"channels": 1, "base_padding": "same"},
+                         steps_per_epoch=250, val_batches=8)
+
+
+def _fast_cascade(paper: TrainConfig) -> TrainConfig:
+    """``paper`` (a Table 1-3 cascade preset) with the fast recipe and the fast budgets."""
+    one_shot = paper.procedure_options.get("start_blocks") == 5
+    options = ({"final_blocks": 5, "start_blocks": 5, "final_steps": FAST_ONESHOT_STEPS,
+                "window": FAST_WINDOW} if one_shot else
+               {"final_blocks": 5, "base_steps": FAST_BASE_STEPS, "stage_steps": FAST_STAGE_STEPS,
+                "final_steps": FAST_FINAL_STEPS, "improvement": 0.03, "window": FAST_WINDOW})
+    budget = (f"{FAST_ONESHOT_STEPS} steps in one stage (the cascade's minutes)" if one_shot else
+              f"{FAST_BASE_STEPS} steps for the 3-layer net, up to {FAST_STAGE_STEPS} per added "
+              f"block (3 % rule), {FAST_FINAL_STEPS} for the 13-layer net")
+    what = ("DN-ResNet-13 trained in one shot (Table 1 '13-layer-os'), Gaussian sigma 25" if one_shot
+            else paper.description.rsplit(": ", 1)[0])
+    return _add(paper.replace(
+        name=f"{paper.name}-fast", description=f"{what}: {budget}." + FAST_NOTE,
+        procedure_options=options, steps=FAST_ONESHOT_STEPS if one_shot else FAST_STAGE_STEPS,
+        **FAST_TABLE_FIELDS))
+
+
+# the rows of the fast-recipe tables: Table 1 (sigma 25, one-shot), Table 2 (non-blind Gaussian
+# and Poisson levels, the blind losses), JPEG
+FAST_TABLE_ROWS = ("s15", "s25", "s50", "p2", "p4", "p8", "blind", "blind-edge-a", "blind-edge-b",
+                   "jpeg")
+for _paper in [c for c in PRESETS if c.name in {f"dnresnet-cascade-{k}" for k in FAST_TABLE_ROWS}
+               | {"dnresnet13-oneshot-s25"}]:
+    _fast_cascade(_paper)
+
 SHIPPED_STEPS = 12_000  # about 2.2 hours of the 2-core CPU for DS-DN-ResNet-13 (0.6-0.7 s a step)
 SHIPPED_STEPS_DN = 19_000  # DN-ResNet-13 (3 channels too): about 0.75 s a step
 
