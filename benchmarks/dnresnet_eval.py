@@ -33,16 +33,23 @@ BLIND_NOISES = ["gaussian:sigma=15", "gaussian:sigma=25", "gaussian:sigma=50",
                 "poisson:peak=2", "poisson:peak=4", "poisson:peak=8"]
 # Table 3 rows at fewer levels: each BSD68 pass costs ~40 s of the 2-core CPU budget.
 DS_NOISES = ["gaussian:sigma=25", "gaussian:sigma=50", "poisson:peak=4"]
+JPEG_QUALITIES = ["jpeg:quality=10", "jpeg:quality=20"]
 
 
-def rows_to_run(runs: Path):
-    """(table, label, model file, run dir, noises, dataset, color, paper dict) for what exists."""
-    cascade = runs / "dnresnet-cascade-s25-cpu"
+# The runs of each recipe: the paper recipe's -cpu presets, the fast recipe's -fast presets.
+RECIPE_SUFFIX = {"paper": "-cpu", "fast": "-fast"}
+
+
+def rows_to_run(runs: Path, recipe: str = "paper"):
+    """(table, label, model file, run dir, noises, dataset, color, paper dict) of ``recipe``'s
+    runs."""
+    suffix = RECIPE_SUFFIX[recipe]
+    cascade = runs / f"dnresnet-cascade-s25{suffix}"
     out = []
     for depth in (3, 5, 7, 9, 11, 13):
         out.append(("1", f"DN-ResNet-{depth} (cascade)", cascade / f"dnresnet{depth}.keras", cascade,
                     ["gaussian:sigma=25"], "BSD68", "gray", {"gaussian:sigma=25": PAPER_DEPTH_S25[str(depth)]}))
-    oneshot = runs / "dnresnet13-oneshot-s25-cpu"
+    oneshot = runs / f"dnresnet13-oneshot-s25{suffix}"
     out.append(("1", "DN-ResNet-13 (one-shot)", oneshot / "final.keras", oneshot,
                 ["gaussian:sigma=25"], "BSD68", "gray", {"gaussian:sigma=25": PAPER_DEPTH_S25["13-oneshot"]}))
     out.append(("2", "DN-ResNet-13 non-blind", cascade / "final.keras", cascade,
@@ -50,20 +57,27 @@ def rows_to_run(runs: Path):
     # The rest of Table 2's non-blind column: one cascade per level (sigma 15 has no paper number).
     for key, noise in (("s15", "gaussian:sigma=15"), ("s50", "gaussian:sigma=50"), ("p2", "poisson:peak=2"),
                        ("p4", "poisson:peak=4"), ("p8", "poisson:peak=8")):
-        run = runs / f"dnresnet-cascade-{key}-cpu"
+        run = runs / f"dnresnet-cascade-{key}{suffix}"
         out.append(("2", "DN-ResNet-13 non-blind", run / "final.keras", run, [noise], "BSD68", "gray",
                     PAPER_NONBLIND))
     for name, label, paper in (
-        ("dnresnet-cascade-blind-cpu", "DN-ResNet-13 blind MSE", PAPER_BLIND),
-        ("dnresnet-cascade-blind-edge-a-cpu", "DN-ResNet-13 blind edge-a", {}),
-        ("dnresnet-cascade-blind-edge-b-cpu", "DN-ResNet-13 blind edge-b", {}),
-        ("dsdnresnet-evolve-blind-cpu", "DS-DN-ResNet-13 blind (evolved)", PAPER_DSDN),
-        ("dsdnresnet-oneshot-blind-cpu", "DS-DN-ResNet-13 blind (one-shot, DS-DN-os)", PAPER_DSDN_OS),
+        (f"dnresnet-cascade-blind{suffix}", "DN-ResNet-13 blind MSE", PAPER_BLIND),
+        (f"dnresnet-cascade-blind-edge-a{suffix}", "DN-ResNet-13 blind edge-a", {}),
+        (f"dnresnet-cascade-blind-edge-b{suffix}", "DN-ResNet-13 blind edge-b", {}),
+        (f"dsdnresnet-evolve-blind{suffix}", "DS-DN-ResNet-13 blind (evolved)", PAPER_DSDN),
+        (f"dsdnresnet-oneshot-blind{suffix}", "DS-DN-ResNet-13 blind (one-shot, DS-DN-os)", PAPER_DSDN_OS),
     ):
         table = "3" if name.startswith("dsdn") else "2"
         noises = DS_NOISES if table == "3" else BLIND_NOISES
         out.append((table, label, runs / name / "final.keras", runs / name, noises, "BSD68", "gray", paper))
-    # The shipped blind models: the same recipe at the -cpu-long budget (about an hour on one core).
+    jpeg = runs / f"dnresnet-cascade-jpeg{suffix}"
+    out.append(("jpeg", "DN-ResNet-13 JPEG (q 10..40)", jpeg / "final.keras", jpeg,
+                JPEG_QUALITIES, "LIVE1", "y", JPEG_DNCNN3))
+    if recipe != "paper":
+        return out
+    out.append(("jpeg", "decoded JPEG (no restoration)", "identity", None, JPEG_QUALITIES, "LIVE1", "y",
+                {}))
+    # The blind models at the -cpu-long budget (about an hour on one core), paper recipe.
     long_cascade = runs / "dnresnet-cascade-blind-cpu-long"
     for depth in (3, 5, 7, 9, 11, 13):
         out.append(("1-long", f"DN-ResNet-{depth} (blind cascade, -cpu-long)",
@@ -74,11 +88,6 @@ def rows_to_run(runs: Path):
     long_ds = runs / "dsdnresnet-evolve-blind-cpu-long"
     out.append(("3", "DS-DN-ResNet-13 blind (evolved), -cpu-long", long_ds / "final.keras", long_ds,
                 BLIND_NOISES, "BSD68", "gray", PAPER_DSDN))
-    jpeg = runs / "dnresnet-cascade-jpeg-cpu"
-    out.append(("jpeg", "DN-ResNet-13 JPEG (q 10..40)", jpeg / "final.keras", jpeg,
-                ["jpeg:quality=10", "jpeg:quality=20"], "LIVE1", "y", JPEG_DNCNN3))
-    out.append(("jpeg", "decoded JPEG (no restoration)", "identity", None,
-                ["jpeg:quality=10", "jpeg:quality=20"], "LIVE1", "y", {}))
     return out
 
 
@@ -115,26 +124,33 @@ def plots(rows):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def layers(row):
+        return int(row["model"].split("-")[2].split()[0])
+
     depth = [r for r in rows if r["table"] == "1" and "cascade" in r["model"]]
     if depth:
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        xs = [int(r["model"].split("-")[2].split()[0]) for r in depth]
-        ax.plot(xs, [r["psnr"] for r in depth], "o-", label="ours, CPU budget (BSD68)")
-        ax.plot(xs, [r["paper"] for r in depth], "s--", label="paper (PASCAL VOC, full training)")
+        for recipe, style in (("paper", "o-"), ("fast", "D-")):
+            part = [r for r in depth if r.get("recipe", "paper") == recipe]
+            if part:
+                ax.plot([layers(r) for r in part], [r["psnr"] for r in part], style,
+                        label=f"ours, {recipe} recipe, CPU budget (BSD68)")
+        paper_points = sorted({(layers(r), r["paper"]) for r in depth})
+        ax.plot(*zip(*paper_points), "s--", label="paper (PASCAL VOC, full training)")
         long_depth = [r for r in rows if r["table"] == "1-long"]
         if long_depth:
             ax.plot([int(r["model"].split("-")[2].split()[0]) for r in long_depth],
                     [r["psnr"] for r in long_depth], "^-", label="ours, blind cascade, -cpu-long budget")
-        oneshot = [r for r in rows if r["table"] == "1" and "one-shot" in r["model"]]
-        if oneshot:
-            ax.plot([13], [oneshot[0]["psnr"]], "x", ms=10, label="ours, 13 one-shot")
+        for r in [r for r in rows if r["table"] == "1" and "one-shot" in r["model"]]:
+            ax.plot([13], [r["psnr"]], "x", ms=10, label=f"ours, 13 one-shot, {r.get('recipe', 'paper')} recipe")
         _save(fig, ax, "layers", "PSNR (dB), Gaussian sigma 25", "dnresnet_depth.png", legend_size=7)
     blind = [r for r in rows if r["table"] in ("2", "3") and r["noise"].startswith("gaussian")]
     if blind:
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        for model in dict.fromkeys(r["model"] for r in blind):
-            pts = sorted((float(r["noise"].split("=")[1]), r["psnr"]) for r in blind if r["model"] == model)
-            ax.plot(*zip(*pts), "o-", label=model, ms=4)
+        for model, recipe in dict.fromkeys((r["model"], r.get("recipe", "paper")) for r in blind):
+            pts = sorted((float(r["noise"].split("=")[1]), r["psnr"]) for r in blind
+                         if r["model"] == model and r.get("recipe", "paper") == recipe)
+            ax.plot(*zip(*pts), "o-" if recipe == "paper" else "D-", label=f"{model} ({recipe})", ms=4)
         noisy = {float(r["noise"].split("=")[1]): r["psnr_input"] for r in blind}
         pts = sorted(noisy.items())
         ax.plot(*zip(*pts), "k:", label="noisy input")
@@ -159,7 +175,8 @@ def main(argv=None):
     # runs/ is not committed: budgets of runs evaluated earlier come from the previous result file
     previous = json.loads((RESULTS / "dnresnet.json").read_text())["rows"] if (RESULTS / "dnresnet.json").exists() else []
     old_budget = {(r["training"], r["noise"]): (r["steps"], r["minutes"]) for r in previous}
-    for table, label, model, run_dir, noises, dataset, color, paper in rows_to_run(Path(args.runs)):
+    planned = [(recipe, row) for recipe in RECIPE_SUFFIX for row in rows_to_run(Path(args.runs), recipe)]
+    for recipe, (table, label, model, run_dir, noises, dataset, color, paper) in planned:
         have_model = model == "identity" or Path(model).exists()
         for noise in noises:
             result = evaluate_row(model, run_dir, noise, dataset, color, args.limit)
@@ -173,7 +190,8 @@ def main(argv=None):
                 steps, minutes = budget["steps"], budget["minutes"]
             else:
                 steps, minutes = old_budget.get((run_dir.name, noise), (None, None))
-            rows.append({"table": table, "model": label, "training": str(run_dir.name) if run_dir else "-",
+            rows.append({"table": table, "model": label, "recipe": recipe if run_dir else "-",
+                         "training": str(run_dir.name) if run_dir else "-",
                          "noise": noise, "dataset": result["dataset"], "color": color,
                          "psnr": result["psnr"], "ssim": result["ssim"],
                          "psnr_input": result["psnr_input"], "n_images": result["images"],
@@ -182,7 +200,8 @@ def main(argv=None):
     out = {"command": "python " + " ".join(["benchmarks/dnresnet_eval.py", *(argv or sys.argv[1:])]),
            "protocol": "tools/evaluate.py protocol: fixed seed 0, noise not clipped, output clipped, "
                        "8-bit PSNR/SSIM; BSD68 gray (= Y), LIVE1 Y for JPEG",
-           "budget": "CPU-budget presets (-cpu) trained on CBSD432 (Y) on a shared 2-core CPU; see steps/minutes",
+           "budget": "CPU-budget presets trained on CBSD432 (Y) on the 2-core CPU: paper recipe (-cpu) and "
+                     "fast recipe (-fast); see steps/minutes",
            "paper_note": "paper numbers: PASCAL VOC 2010 test set, paper-scale training (DnCNN-3 for JPEG rows)",
            "rows": rows}
     (RESULTS / "dnresnet.json").write_text(json.dumps(out, indent=2))

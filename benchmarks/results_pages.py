@@ -222,9 +222,9 @@ def page_dnresnet(src: Sources):
     depth = [r for r in rows if r["table"] in ("1", "1-long")]
     if depth:
         lines += ["## Table 1 analogue: depth, Gaussian sigma 25", ""]
-        lines += table(["network", "training", "budget", "ours: PSNR / SSIM", "paper (non-blind)"],
-                       [[r["model"], f"`{r['training']}`", _budget(r), pair(r["psnr"], r["ssim"]),
-                         num(dnresnet_paper(src, r))] for r in depth])
+        lines += table(["network", "recipe", "training", "budget", "ours: PSNR / SSIM", "paper (non-blind)"],
+                       [[r["model"], r.get("recipe", "paper"), f"`{r['training']}`", _budget(r),
+                         pair(r["psnr"], r["ssim"]), num(dnresnet_paper(src, r))] for r in depth])
     for number, title in (("2", "Table 2 analogue: blind and non-blind DN-ResNet-13, MSE and edge-aware losses"),
                           ("3", "Table 3 analogue: DS-DN-ResNet-13")):
         part = [r for r in rows if r["table"] == number]
@@ -233,7 +233,7 @@ def page_dnresnet(src: Sources):
         noises = sorted({r["noise"] for r in part}, key=noise_order)
         groups = {}
         for r in part:
-            groups.setdefault(r["model"], []).append(r)
+            groups.setdefault(f"{r['model']}, {r.get('recipe', 'paper')} recipe", []).append(r)
         body = [["noisy input", "", *[num(next(r["psnr_input"] for r in part if r["noise"] == n)) for n in noises]]]
         papers = {}
         for model, group in groups.items():
@@ -252,9 +252,11 @@ def page_dnresnet(src: Sources):
     jpeg = [r for r in rows if r["table"] == "jpeg"]
     if jpeg:
         lines += ["## JPEG deblocking, LIVE1 Y", ""]
-        lines += table(["model", "training", "budget", "quality", "ours: PSNR / SSIM", "DnCNN-3 (published)"],
-                       [[r["model"], f"`{r['training']}`", _budget(r), noise_label(r["noise"]),
-                         pair(r["psnr"], r["ssim"]), num(dnresnet_paper(src, r))] for r in jpeg])
+        lines += table(["model", "recipe", "training", "budget", "quality", "ours: PSNR / SSIM",
+                        "DnCNN-3 (published)"],
+                       [[r["model"], r.get("recipe", "paper"), f"`{r['training']}`", _budget(r),
+                         noise_label(r["noise"]), pair(r["psnr"], r["ssim"]), num(dnresnet_paper(src, r))]
+                        for r in jpeg])
     lines += src.figures("dnresnet_depth.png", "dnresnet_noise.png")
     return lines
 

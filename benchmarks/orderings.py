@@ -1,0 +1,133 @@
+#!/usr/bin/env python
+"""The papers' claims at CPU budget: each compares two measured numbers from the benchmarks' result
+files (or a published baseline) and holds when the left one beats the right one by ``margin``.
+
+  python benchmarks/orderings.py    # after the benchmarks that measure the rows (dnresnet_eval.py, ...)
+
+Writes ``benchmarks/results/orderings.json``: ``{"claims": [...]}``, one entry per claim and recipe
+with ``id``, ``left``, ``right``, ``left_value``, ``right_value``, ``metric``, ``better``, ``margin``,
+``recipe``, ``minutes`` (training minutes of each side), ``command`` (what measured it), ``holds``
+(``null`` while a side is not measured; ``status`` then says which runs are missing).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from _bench import RESULTS, published
+
+RECIPES = ("fast", "paper")
+
+
+@dataclass(frozen=True)
+class Value:
+    value: float
+    minutes: Optional[float]
+    source: str  # the result file or reference it comes from
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    left: str
+    right: str
+    margin: float
+    left_value: Callable[[str], Optional[Value]]  # recipe -> measured value
+    right_value: Callable[[str], Optional[Value]]
+    missing: str  # what to run when a side is not measured
+    metric: str = "PSNR (dB)"
+    better: str = "higher"
+
+
+def _rows(name: str) -> list:
+    path = RESULTS / name
+    return json.loads(path.read_text())["rows"] if path.exists() else []
+
+
+def dnresnet(table: str, model: str, noise: str) -> Callable[[str], Optional[Value]]:
+    """A row of ``dnresnet.json`` (``dnresnet_eval.py``) for the recipe asked."""
+
+    def find(recipe):
+        for row in _rows("dnresnet.json"):
+            if (row["table"], row["model"], row["noise"]) == (table, model, noise) \
+                    and row.get("recipe", "paper") in (recipe, "-"):
+                return Value(row["psnr"], row.get("minutes"), f"dnresnet.json: {row['training']}")
+        return None
+
+    return find
+
+
+def baseline(name: str, level) -> Callable[[str], Optional[Value]]:
+    return lambda recipe: Value(published(name, level), None, f"reference_numbers.json: {name}")
+
+
+def not_measured(recipe):
+    return None
+
+
+DN_S25 = dnresnet("1", "DN-ResNet-13 (cascade)", "gaussian:sigma=25")
+DN_CASCADE = "python benchmarks/dnresnet_eval.py after kerasdenoise-train --config dnresnet-cascade-s25-fast"
+CLAIMS = (
+    Claim("dnresnet.depth", "DN-ResNet-13 cascade, sigma 25", "DN-ResNet-3, sigma 25", 0.3,
+          DN_S25, dnresnet("1", "DN-ResNet-3 (cascade)", "gaussian:sigma=25"), DN_CASCADE),
+    Claim("dnresnet.bm3d", "DN-ResNet-13 cascade, sigma 25", "BM3D 28.57", 0.0,
+          DN_S25, baseline("BM3D", 25), DN_CASCADE),
+    Claim("dnresnet.cascade", "DN-ResNet-13 cascade", "DN-ResNet-13 one-shot, same minutes", 0.0,
+          DN_S25, dnresnet("1", "DN-ResNet-13 (one-shot)", "gaussian:sigma=25"),
+          DN_CASCADE + " and dnresnet13-oneshot-s25-fast"),
+    Claim("dnresnet.ds", "DS-DN-ResNet-13 evolved", "DN-ResNet-13", -0.3,
+          dnresnet("3", "DS-DN-ResNet-13 blind (evolved)", "gaussian:sigma=25"),
+          dnresnet("2", "DN-ResNet-13 blind MSE", "gaussian:sigma=25"),
+          "dnresnet-cascade-blind-fast, then its evolution"),
+    Claim("dnresnet.evolution", "DS-DN-ResNet-13 evolved", "DS-DN-os", 0.0,
+          dnresnet("3", "DS-DN-ResNet-13 blind (evolved)", "gaussian:sigma=25"),
+          dnresnet("3", "DS-DN-ResNet-13 blind (one-shot, DS-DN-os)", "gaussian:sigma=25"),
+          "the evolution and the one-shot DS of dnresnet-cascade-blind-fast"),
+    Claim("dnresnet.jpeg", "DN-ResNet-13, LIVE1 q10", "decoded JPEG, LIVE1 q10", 1.5,
+          dnresnet("jpeg", "DN-ResNet-13 JPEG (q 10..40)", "jpeg:quality=10"),
+          dnresnet("jpeg", "decoded JPEG (no restoration)", "jpeg:quality=10"),
+          "dnresnet-cascade-jpeg-fast"),
+    Claim("resunet.denoise", "ResUNet-64, sigma 25", "UNet-64, sigma 25", 0.0, not_measured, not_measured,
+          "the 64-filter UNet / ResUNet presets with the fast recipe (benchmarks/resunet.py)"),
+    Claim("resunet.deblur", "ResUNet-64 deblur-denoise", "UNet-64 deblur-denoise", 0.0, not_measured,
+          not_measured, "the 64-filter deblur presets with the fast recipe (benchmarks/resunet.py)"),
+    Claim("idgan.cbm3d", "IDResNet, CBSD68 sigma 25", "CBM3D 30.71", 0.0, not_measured,
+          baseline("CBM3D", 25), "IDResNet phase 1 with the fast recipe (benchmarks/idgan.py)"),
+    Claim("idgan.detail", "IDGAN VGG-feature distance", "IDResNet VGG-feature distance", 0.0,
+          not_measured, not_measured, "IDGAN phase 2 with the fast recipe (benchmarks/idgan.py)",
+          metric="VGG-feature distance", better="lower"),
+    Claim("gated.loss", "gated final loss", "ungated final loss", 0.0, not_measured, not_measured,
+          "gated vs ungated with the fast recipe (benchmarks/gated.py)", metric="final training loss",
+          better="lower"),
+)
+
+
+def judge(claim: Claim, recipe: str) -> dict:
+    left, right = claim.left_value(recipe), claim.right_value(recipe)
+    entry = {"id": claim.id, "left": claim.left, "right": claim.right,
+             "left_value": left and left.value, "right_value": right and right.value,
+             "metric": claim.metric, "better": claim.better, "margin": claim.margin, "recipe": recipe,
+             "minutes": {"left": left and left.minutes, "right": right and right.minutes},
+             "sources": [v.source for v in (left, right) if v],
+             "command": "python benchmarks/orderings.py"}
+    if left is None or right is None:
+        entry["holds"] = None
+        entry["status"] = f"not measured: {claim.missing}"
+        return entry
+    gain = left.value - right.value if claim.better == "higher" else right.value - left.value
+    entry["difference"] = round(gain, 3)
+    entry["holds"] = gain >= claim.margin
+    return entry
+
+
+def main():
+    claims = [judge(claim, recipe) for claim in CLAIMS for recipe in RECIPES]
+    (RESULTS / "orderings.json").write_text(json.dumps({"claims": claims}, indent=2))
+    for c in claims:
+        verdict = {True: "holds", False: "fails", None: "not measured"}[c["holds"]]
+        print(f"{c['id']:20s} {c['recipe']:5s} {verdict:12s} {c['left_value']} vs {c['right_value']}")
+
+
+if __name__ == "__main__":
+    main()
