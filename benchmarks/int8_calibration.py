@@ -2,9 +2,11 @@
 """int8 calibration noise of a shipped model: PSNR of the int8 TFLite file minus the float32 one
 on the first 16 images of BSD68 (CBSD68 for RGB models), Gaussian sigma 15 / 25 / 50, with the
 evaluation protocol of ``tools/evaluate.py`` (seed 0), for each calibration noise mix given
-(``MIX@N``: N calibration patches, default 64).
+(``MIX@N``: N calibration patches, default 64) and each set of layers kept in float32
+(``--float-layers a,b``, repeatable; without it, none).
 
   python benchmarks/int8_calibration.py dnresnet13_blind "gaussian:sigma=0..55|gaussian:sigma=0..55|gaussian:sigma=0..25" "gaussian:sigma=0..40"
+  python benchmarks/int8_calibration.py color_blind gaussian:sigma=0..40 --float-layers "" --float-layers residual_add
 
 Prints one line per mix and writes ``benchmarks/results/int8_calibration_<model>.json``
 (evaluations cached by file content in ``int8_calibration_evaluations.json``).
@@ -29,7 +31,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="folder name under exported_models/")
     parser.add_argument("mixes", nargs="+", help="calibration noise specs, each optionally @N")
+    parser.add_argument("--float-layers", action="append",
+                        help="comma-separated Keras layers kept float32 (repeatable; '' for none)")
     args = parser.parse_args(argv)
+    layer_sets = [tuple(n for n in text.split(",") if n) for text in (args.float_layers or [""])]
     model = load_keras_model(ROOT / "exported_models" / args.model / "model.keras")
     channels = int(model.inputs[0].shape[-1])
     color = "rgb" if channels == 3 else "gray"
@@ -53,12 +58,16 @@ def main(argv=None):
         patches, _ = export.cut_calibration_patches(
             "CBSD432" if channels == 3 else "Train400", count=count, patch_size=64,
             channels=channels, color_space=color, noise=mix)
-        int8_file = tmp / f"int8_{len(rows)}.tflite"
-        int8_file.write_bytes(export.convert_tflite(saved, "int8", patches))
-        loss = {str(s): round(v - base[s], 3) for s, v in measure(int8_file).items()}
-        rows.append({"calibration_noise": mix, "patches": count, "int8_minus_float32": loss})
-        print(mix, count, loss, flush=True)
-    quoted = " ".join(f'"{a}"' if "|" in a else a for a in [args.model, *args.mixes])
+        for layers in layer_sets:
+            int8_file = tmp / f"int8_{len(rows)}.tflite"
+            int8_file.write_bytes(export.convert_tflite(saved, "int8", patches, float_layers=layers,
+                                                        output_layer=model.layers[-1].name))
+            loss = {str(s): round(v - base[s], 3) for s, v in measure(int8_file).items()}
+            rows.append({"calibration_noise": mix, "patches": count, "float_layers": list(layers),
+                         "int8_minus_float32": loss})
+            print(mix, count, list(layers), loss, flush=True)
+    quoted = " ".join(f'"{a}"' if ("|" in a or not a) else a for a in [
+        args.model, *args.mixes, *[f"--float-layers={t}" for t in (args.float_layers or [])]])
     (RESULTS / f"int8_calibration_{args.model}.json").write_text(json.dumps({
         "command": f"python benchmarks/int8_calibration.py {quoted}",
         "model": f"exported_models/{args.model}/model.keras",

@@ -383,12 +383,39 @@ def write_saved_model(model, path, multiple: int = 1) -> Path:
     return Path(path)
 
 
-def convert_tflite(saved_model_dir, quantize: str, representative=None, int8_io: bool = False) -> bytes:
+def float_layer_nodes(saved_model_dir, layers, output_layer: Optional[str] = None) -> list[str]:
+    """The TFLite tensor names of the ops of the Keras layers named ``layers`` (at any depth:
+    ``residual_add`` names that layer of the model and of every nested model); ValueError for a
+    name that matches no op.  ``output_layer``: the model's last layer, whose op's output tensor
+    is named after the signature rather than the layer."""
+    import re
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=convert_tflite(saved_model_dir, "none"))
+    names = [d["name"] for d in interpreter.get_tensor_details()]
+    outputs = {d["name"] for d in interpreter.get_output_details()}
+
+    def matches(layer, name):  # the converter names an op's output <model>/<layer>_<n>/<op>
+        return bool(re.search(rf"/{re.escape(layer)}(_\d+)?/", "/" + name)) or (
+            layer == output_layer and name in outputs)
+
+    unknown = [layer for layer in layers if not any(matches(layer, n) for n in names)]
+    if unknown:
+        raise ValueError(f"float_layers {unknown}: no such layer in the model's ops")
+    return [n for n in names if any(matches(layer, n) for layer in layers)]
+
+
+def convert_tflite(saved_model_dir, quantize: str, representative=None, int8_io: bool = False,
+                   float_layers=(), output_layer: Optional[str] = None) -> bytes:
     """TFLite flat buffer of the ``denoise`` signature of ``saved_model_dir``.
 
     ``quantize``: none (float32), fp16 (float16 weights), dynamic (int8 weights, float
     activations), int8 (int8 weights and activations; needs ``representative``, an array
-    ``[N, h, w, C]`` of calibration inputs).
+    ``[N, h, w, C]`` of calibration inputs).  ``float_layers`` (int8 only): Keras layer names
+    whose ops stay float32 (selective quantization through the converter's quantization
+    debugger), e.g. the residual additions whose outputs span the whole image range;
+    ``output_layer``: the name of the model's last layer (see :func:`float_layer_nodes`).
     """
     import tensorflow as tf
 
@@ -408,12 +435,25 @@ def convert_tflite(saved_model_dir, quantize: str, representative=None, int8_io:
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = dataset
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if int8_io:
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
+        if float_layers:
+            options = tf.lite.experimental.QuantizationDebugOptions(
+                denylisted_nodes=float_layer_nodes(saved_model_dir, float_layers, output_layer),
+                fully_quantize=True)
+            try:
+                return tf.lite.experimental.QuantizationDebugger(
+                    converter=converter, debug_dataset=dataset,
+                    debug_options=options).get_nondebug_quantized_model()
+            except Exception as err:  # noqa: BLE001 - as below
+                raise RuntimeError(f"TFLite conversion (int8, float layers {list(float_layers)}) of "
+                                   f"{saved_model_dir} failed: {err}") from err
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     elif quantize != "none":
         raise ValueError(f"unknown quantization {quantize!r}; valid: {', '.join(QUANTIZATIONS)}")
+    elif float_layers:
+        raise ValueError("float_layers: only for int8 quantization")
     try:
         return converter.convert()
     except Exception as err:  # noqa: BLE001 - converter errors are long; say which file failed
@@ -432,6 +472,7 @@ def export_model(
     metadata: Optional[dict] = None,
     int8_io: bool = False,
     overwrite: bool = False,
+    float_layers=(),
 ) -> dict:
     """Export a denoiser to ``out_dir`` (layout in the module docstring); returns written paths.
 
@@ -443,7 +484,8 @@ def export_model(
     and degraded with ``calibration_noise`` (default: the model's training noise from the
     metadata, else ``gaussian:sigma=25``; "none" for clean patches).  ``metadata``: facts for ``model.json``
     (keys in :data:`METADATA_KEYS`) overriding the run config.  ``int8_io``: int8 (not float32)
-    input and output tensors in the int8 file.  Existing files are only replaced with
+    input and output tensors in the int8 file.  ``float_layers``: Keras layer names kept in
+    float32 in the int8 file (see :func:`convert_tflite`).  Existing files are only replaced with
     ``overwrite=True``.
 
     Returns ``{"savedmodel": dir, "tflite_float32": path, "tflite_float16": ...,
@@ -506,7 +548,9 @@ def export_model(
                         color_space=str(facts.get("color_space", UNKNOWN)),
                         noise=calibration_noise or str(facts.get("noise", UNKNOWN)),
                     )
-                flat = convert_tflite(saved_model, variant, representative, int8_io=int8_io)
+                flat = convert_tflite(saved_model, variant, representative, int8_io=int8_io,
+                                      float_layers=tuple(float_layers) if variant == "int8" else (),
+                                      output_layer=model.layers[-1].name)
                 path = out_dir / TFLITE_FILES[variant]
                 path.write_bytes(flat)
                 key = "tflite_" + Path(TFLITE_FILES[variant]).stem.split("_", 1)[1]
@@ -546,6 +590,7 @@ def export_model(
             "io": "int8" if int8_io else "float32",
             "io_quantization": quantization_params,
             "calibration": calibration_info,
+            "float_layers": list(float_layers),
         },
         "parity_max_abs_difference": parity,
         "source_model": str(model_path) if model_path is not None else None,

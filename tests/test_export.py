@@ -300,3 +300,31 @@ def test_export_checks_parity_through_the_runtime(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "load_denoiser", off_by_a_level)
     with pytest.raises(RuntimeError, match="saved_model: its output differs from the Keras model"):
         export_model(model, tmp_path / "bad", formats="savedmodel", quantize="none")
+
+
+def test_int8_float_layers_stay_float32(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = models.build("dnresnet", blocks=1, base_padding="same", residual=True, init="he")
+    kernel, bias = model.get_layer("output").get_weights()  # a trained net's small correction
+    model.get_layer("output").set_weights([np.full_like(kernel, 1e-3), bias])
+    calibration = smooth_images(3, (48, 48, 1), seed=4)
+    common = dict(formats="tflite", quantize="int8", calibration=calibration, calibration_patches=6,
+                  calibration_patch_size=32)
+    def add_outputs(path):
+        """The output dtypes of the file's ADD ops (res1_add, residual_add) and of its CONV_2Ds."""
+        interpreter = Interpreter(model_path=str(path))
+        dtypes = {d["index"]: d["dtype"] for d in interpreter.get_tensor_details()}
+        ops = interpreter._get_ops_details()
+        return ([dtypes[op["outputs"][0]] for op in ops if op["op_name"] == "ADD"],
+                {dtypes[op["outputs"][0]] for op in ops if op["op_name"] == "CONV_2D"})
+
+    paths = export_model(model, tmp_path / "selective", float_layers=["residual_add"], **common)
+    adds, convs = add_outputs(paths["tflite_int8"])
+    assert sorted(map(str, adds)) == ["<class 'numpy.float32'>", "<class 'numpy.int8'>"]
+    assert convs == {np.int8}  # the rest is quantized
+    assert json.loads(paths["metadata"].read_text())["int8"]["float_layers"] == ["residual_add"]
+    plain = export_model(model, tmp_path / "plain", **common)
+    adds, convs = add_outputs(plain["tflite_int8"])
+    assert adds == [np.int8, np.int8] and convs == {np.int8}
+    with pytest.raises(ValueError, match="resiudal_add"):
+        export_model(model, tmp_path / "typo", float_layers=["resiudal_add"], **common)

@@ -36,6 +36,9 @@ def main(argv=None) -> int:
     parser.add_argument("--calibration-noise",
                         help="noise spec added to the calibration patches (default: the training noise from the "
                              "metadata, else gaussian:sigma=25; 'none' for clean patches)")
+    parser.add_argument("--float-layers", default="",
+                        help="comma-separated Keras layer names kept in float32 in model_int8.tflite "
+                             "(e.g. residual_add: additions whose outputs span the image range)")
     parser.add_argument("--int8-io", action="store_true",
                         help="int8 input/output tensors in model_int8.tflite (default float32)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -65,6 +68,7 @@ def main(argv=None) -> int:
             metadata=metadata,
             int8_io=args.int8_io,
             overwrite=args.overwrite,
+            float_layers=[name for name in args.float_layers.split(",") if name.strip()],
         )
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
