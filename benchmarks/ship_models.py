@@ -83,6 +83,7 @@ SHIPPED = (
             "beat CBM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB",
             parents=(COLOR_FIRST,), components=(DS_FIRST, DS_LONG, DN_FROM_DS, DN_LOW_SIGMA),
             component_folder="dnresnet13_blind",
+            calibration_noise="gaussian:sigma=0..40",
             float_layers=("to_luminance", "to_chroma", "guide", "residual_add", "restored_opponent", "to_rgb")),
 )
 FILES = ("model.keras", "model_float32.tflite", "model_int8.tflite")
@@ -225,6 +226,14 @@ def ninety_note(mark) -> str:
             "at that level).")
 
 
+def int8_note(item: Shipped) -> str:
+    noise = item.calibration_noise or "the training noise"
+    kept = (f"; kept in float32: {', '.join(f'`{n}`' for n in item.float_layers)} "
+            "(their outputs span the image range; `benchmarks/results/int8_calibration_" + item.folder + ".json`)"
+            if item.float_layers else "")
+    return f"int8 calibration: 64 patches of {item.calibration} with {noise}{kept}."
+
+
 def card(item: Shipped, run: Path, rows, stats, budget, mark, verdict) -> str:
     ref = REFERENCE["denoising"]
     classical, network = ref[item.baseline]["psnr"], ref[item.network_baseline]["psnr"]
@@ -275,6 +284,7 @@ output clipped, 8-bit PSNR dB / SSIM; `benchmarks/results/shipped.json`):
 - Target: {item.target_note}. Margin over {item.baseline} (dB): model.keras {margins['model.keras']},
   float32 TFLite {margins['model_float32.tflite']}: **{'met' if verdict['beats_' + item.baseline] else 'missed'}**.
   int8 minus float32: {verdict['int8_minus_float32']}: **{'met' if verdict['int8_within_0.1dB'] else 'missed'}**.
+  {int8_note(item)}
 - Border: at sigma 25 the outer 8-pixel frame scores {frame['psnr_frame']:.2f} dB against {frame['psnr']:.2f} dB
   for the whole image (inference pads by reflection).
 - {ninety_note(mark)}
