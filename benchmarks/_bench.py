@@ -72,8 +72,13 @@ def train_preset(preset: str, out=None, overrides=(), threads=None) -> Path:
 
 
 def run_budget(run_dir) -> dict:
-    """``{"steps", "minutes"}`` of a finished run: its run_info.json, or the sum over stages."""
+    """``{"steps", "minutes"}`` of a finished run: its run_info.json, or the sum over stages
+    (their stages.json, which counts a stage's preparation such as block distillation)."""
     run_dir = Path(run_dir)
+    if (run_dir / "stages.json").exists() and not (run_dir / "run_info.json").exists():
+        stages = json.loads((run_dir / "stages.json").read_text())
+        return {"steps": sum(int(s.get("steps", 0)) for s in stages),
+                "minutes": round(sum(float(s.get("seconds", 0.0)) for s in stages) / 60, 1)}
     infos = [run_dir / "run_info.json"] if (run_dir / "run_info.json").exists() else \
         sorted(run_dir.glob("*/run_info.json"))
     steps = minutes = 0
