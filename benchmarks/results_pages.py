@@ -682,6 +682,25 @@ def page_distribute(src: Sources):
     return lines
 
 
+def page_claims(src: Sources):
+    data = src.load("orderings.json")
+    if data is None:
+        return None
+    lines = src.header("The papers' claims at CPU budget", ["orderings.json"], "python benchmarks/orderings.py")
+    lines += ["Each claim compares two measured numbers (or one and a published baseline); it holds when the "
+              "left one beats the right one by the margin. Minutes: training minutes of this 2-core CPU.", ""]
+    verdict = {True: "holds", False: "**fails**", None: "not measured"}
+    body = [[f"`{c['id']}`", c["recipe"], c["left"], c["right"], c["metric"],
+             num(c["left_value"], 3) if c["left_value"] is not None else "-",
+             num(c["right_value"], 3) if c["right_value"] is not None else "-",
+             f"{c['margin']:+g}", c.get("status") or verdict[c["holds"]],
+             " / ".join(num(m, 1) if m is not None else "-" for m in c["minutes"].values())]
+            for c in data["claims"]]
+    lines += table(["claim", "recipe", "left", "right", "metric", "left", "right", "margin", "verdict",
+                    "minutes (left / right)"], body)
+    return lines
+
+
 # (file, one-line description, builder)
 PAGES = (
     ("dncnn.md", "DnCNN / BM3D with the official weights: the evaluation protocol check", page_dncnn),
@@ -689,6 +708,7 @@ PAGES = (
     ("resunet.md", "ResUNet with a perceptual loss (paper 1), Tables 1-2, edges, targets", page_resunet),
     ("idgan.md", "IDResNet / IDGAN (paper 2), Table 1 analogue and detail measures", page_idgan),
     ("gated.md", "Gated conv-deconv (paper 4): gates, classifier, perceptual loss, transfer", page_gated),
+    ("claims.md", "The papers' claims (orderings) as measured, paper and fast recipe", page_claims),
     ("shipped.md", "The shipped models: accuracy of every shipped file", page_shipped),
     ("recipe.md", "Paper recipe against fast recipe: PSNR against training minutes", page_recipe),
     ("latency.md", "Latency of the networks, Keras / tf.function / TFLite (paper 3, Table 5)", page_latency),
