@@ -172,11 +172,11 @@ def main(argv=None):
         text.append("\n".join(f"- {m}" for m in margins))
         print("\n" + "\n".join(margins))
     text.append(NOTE)
+    print("\n" + NOTE)
     reference = reference_set_table()
     if reference:
         text.append(reference)
         print("\n" + reference)
-    print("\n" + NOTE)
     (out / "psnr_table.md").write_text("\n\n".join(text) + "\n")
     (out / "psnr_table.json").write_text(json.dumps(reports, indent=2))
 
