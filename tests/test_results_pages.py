@@ -286,3 +286,24 @@ def test_no_sys_path_edits_and_notebooks_read_paper_numbers():
     reference = json.loads((BENCHMARKS / "reference_numbers.json").read_text())
     for name, entry in reference["denoising"].items():
         assert all(isinstance(v, float) for v in entry["psnr"].values()), name
+
+
+def test_orderings_judge_claims_by_margin_and_direction():
+    orderings = _import("orderings")
+    Value, Claim = orderings.Value, orderings.Claim
+
+    def fixed(value):
+        return lambda recipe: None if value is None else Value(value, 10.0, "test")
+
+    def judged(left, right, margin, better="higher", pairs=None):
+        claim = Claim("x", "l", "r", margin, pairs or ((fixed(left), fixed(right)),), "run it", better=better)
+        return orderings.judge(claim, "fast")
+
+    assert judged(28.7, 28.4, 0.3)["holds"] and not judged(28.6, 28.4, 0.3)["holds"]
+    assert judged(28.2, 28.4, -0.3)["holds"]  # a negative margin: within 0.3 dB below
+    assert judged(0.1, 0.2, 0.0, better="lower")["holds"] and not judged(0.3, 0.2, 0.0, better="lower")["holds"]
+    missing = judged(None, 28.4, 0.0)
+    assert missing["holds"] is None and missing["status"] == "not measured: run it"
+    # the first pair measured on both sides is the one judged
+    entry = judged(None, None, 0.0, pairs=((fixed(29.0), fixed(None)), (fixed(28.0), fixed(27.5))))
+    assert (entry["left_value"], entry["right_value"], entry["holds"]) == (28.0, 27.5, True)
