@@ -308,6 +308,29 @@ for _paper in [c for c in PRESETS if c.name in {f"dnresnet-cascade-{k}" for k in
                | {"dnresnet13-oneshot-s25"}]:
     _fast_cascade(_paper)
 
+# Table 3 with the fast recipe: DS-DN-ResNet-13 from the blind fast cascade (kept in
+# benchmarks/saved_runs: runs/ does not outlive a session), by evolution (each new block distilled
+# from the one it replaces) and in one shot (DS-DN-os: all blocks at once, the same total steps).
+FAST_EVOLVE_FROM = "benchmarks/saved_runs/dnresnet-cascade-blind-fast"
+FAST_FINETUNE_STEPS, FAST_DISTILL_STEPS = 1_200, 300
+for _one_shot, _name in ((False, "dsdnresnet-evolve-blind-fast"), (True, "dsdnresnet-oneshot-blind-fast")):
+    _paper = next(c for c in PRESETS if c.name == _name.replace("-fast", ""))
+    _how = ("all 5 ResBlocks replaced at once, then fine-tuned (DS-DN-os)" if _one_shot else
+            "ResBlocks replaced from the tail one at a time, each distilled from the block it replaces "
+            f"({FAST_DISTILL_STEPS} steps), then fine-tuned")
+    _budget = (f"{5 * FAST_FINETUNE_STEPS} steps in one stage" if _one_shot
+               else f"{FAST_FINETUNE_STEPS} steps per replacement")
+    _add(_paper.replace(
+        name=_name,
+        description=(f"DS-DN-ResNet-13 from {FAST_EVOLVE_FROM}: {_how}; {_budget}, blind noise."
+                     + FAST_NOTE.replace("Adam 1e-3", "Adam 3e-4")),
+        procedure_options={"init": FAST_EVOLVE_FROM, "blocks": 5, "finetune_steps": FAST_FINETUNE_STEPS,
+                           "one_shot": _one_shot,
+                           **({} if _one_shot else {"block_init": "distill",
+                                                    "distill_steps": FAST_DISTILL_STEPS})},
+        steps=FAST_FINETUNE_STEPS, **{**FAST_TABLE_FIELDS, "learning_rate": 3e-4,
+                                      "model_kwargs": {"blocks": 5, "channels": 1, "base_padding": "same"}}))
+
 SHIPPED_STEPS = 12_000  # about 2.2 hours of the 2-core CPU for DS-DN-ResNet-13 (0.6-0.7 s a step)
 SHIPPED_STEPS_DN = 19_000  # DN-ResNet-13 (3 channels too): about 0.75 s a step
 
