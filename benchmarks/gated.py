@@ -3,6 +3,7 @@
 
   export TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 TF_CPP_MIN_LOG_LEVEL=3
   python benchmarks/gated.py
+  python benchmarks/gated.py --fast    # only the fast-recipe pair (gated-fast-dsc / -nodsc)
 
 Resumable: finished runs (``runs/<preset>/final.keras``), cached evaluations and finished
 sections of ``benchmarks/results/gated.json`` are reused, an interrupted run is resumed.  Steps:
@@ -21,6 +22,9 @@ sections of ``benchmarks/results/gated.json`` are reused, an interrupted run is 
    ``PERCEPTUAL_STEPS`` steps: does it converge (its PSNR curve), where the paper's did not?
 5. Fig. 10-11: the classifier trained from random init vs Conv-1..5 copied from the trained
    DSC denoiser, same data stream, steps and seed.
+6. (``--fast``) the pair of step 1 with the fast recipe (``gated-fast-dsc`` / ``gated-fast-nodsc``:
+   residual output from the identity, He init, Adam with warm-up and cosine decay, flips /
+   rotations; same data, seed and steps), its curves beside the paper-recipe ones.
 
 Budget measured on the shared 2-core machine (1 thread per run, the two denoiser runs side by
 side, with other jobs sharing the cores): about 14 min per denoiser run, 2.6 min for the
@@ -47,8 +51,13 @@ RUNS = ROOT / "runs"
 
 DENOISER_STEPS = 1500
 STEPS_PER_EPOCH = 50  # one point of the Fig. 6 curves per 50 steps
-DENOISER_PRESETS = {"gated-cpu-dsc": "with gated connections (DSC)",
-                    "gated-cpu-nodsc": "no connections"}
+# By recipe: (DSC, no connections), each preset with its label; results key of each recipe.
+DENOISER_PRESETS = {
+    "paper": {"gated-cpu-dsc": "with gated connections (DSC)", "gated-cpu-nodsc": "no connections"},
+    "fast": {"gated-fast-dsc": "with gated connections (DSC), fast recipe",
+             "gated-fast-nodsc": "no connections, fast recipe"},
+}
+DENOISER_KEYS = {"paper": "denoisers", "fast": "denoisers_fast"}
 TEST_SET = "CBSD68"
 VISUAL_CROP = 128  # side of the Fig. 7 crop (divisible by 16)
 VISUAL_MAPS = 3  # Conv-1 feature maps shown per model
@@ -83,10 +92,10 @@ def _noise():
     return configs.get_preset("gated-cpu-dsc").noise
 
 
-def train_denoisers(results):
+def train_denoisers(results, recipe="paper"):
     overrides = (f"steps={DENOISER_STEPS}", f"steps_per_epoch={STEPS_PER_EPOCH}")
     rows = []
-    for preset, label in DENOISER_PRESETS.items():
+    for preset, label in DENOISER_PRESETS[recipe].items():
         run = train_preset(preset, out=RUNS / preset, overrides=overrides, threads=1)
         config = json.loads((run / "config.json").read_text())
         evaluation = evaluate_cached(EVAL_CACHE, f"{preset}@{DENOISER_STEPS}",
@@ -97,6 +106,7 @@ def train_denoisers(results):
             "data": f"train {config['train_data']} {config['patch_size']}x{config['patch_size']} "
                     f"random crops, batch {config['batch_size']}; validation "
                     f"{config['val_batches']} batches of {config['val_data']} crops",
+            "recipe": config.get("recipe", "paper"),
             "batch_size": config["batch_size"], "optimizer": config["optimizer"],
             "learning_rate": config["learning_rate"], **run_budget(run),
             "command": _preset_command(preset, overrides),
@@ -104,27 +114,31 @@ def train_denoisers(results):
                                              "of 16 and cropped back; noise seed 0"},
             "curve": history(run),
         })
-    results["denoisers"] = rows
+    results[DENOISER_KEYS[recipe]] = rows
     results["noisy_input_psnr_cbsd68"] = rows[0]["cbsd68"]["psnr_input"]
 
 
 def plot_curves(results):
+    """Fig. 6 analogue, one panel per recipe measured (same MSE axis)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for row, color in zip(results["denoisers"], ("tab:blue", "tab:red")):
-        steps = [r["step"] for r in row["curve"]]
-        ax.plot(steps, [r["loss"] for r in row["curve"]], "-", color=color,
-                label=f"{row['label']}, train")
-        ax.plot(steps, [r["val_loss"] for r in row["curve"]], "--", color=color,
-                label=f"{row['label']}, validation")
-    ax.set_xlabel("iteration (batch of 10)")
-    ax.set_ylabel("MSE (images in [0, 1])")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title(f"Fig. 6 analogue: {DENOISER_STEPS} steps, 64x64 CBSD432 crops,\n"
-                 f"{results['denoisers'][0]['noise']} (reduced budget)", fontsize=9)
+    recipes = [recipe for recipe, key in DENOISER_KEYS.items() if key in results]
+    fig, axes = plt.subplots(1, len(recipes), figsize=(6 * len(recipes), 4), sharey=True, squeeze=False)
+    for ax, recipe in zip(axes[0], recipes):
+        rows = results[DENOISER_KEYS[recipe]]
+        for row, color in zip(rows, ("tab:blue", "tab:red")):
+            steps = [r["step"] for r in row["curve"]]
+            ax.plot(steps, [r["loss"] for r in row["curve"]], "-", color=color,
+                    label=f"{row['label']}, train")
+            ax.plot(steps, [r["val_loss"] for r in row["curve"]], "--", color=color,
+                    label=f"{row['label']}, validation")
+        ax.set_xlabel(f"iteration (batch of 10); {rows[0]['optimizer']}, {recipe} recipe")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title(f"Fig. 6 analogue, {recipe} recipe: {DENOISER_STEPS} steps, 64x64 CBSD432 crops,\n"
+                     f"{rows[0]['noise']} (reduced budget)", fontsize=9)
+    axes[0][0].set_ylabel("MSE (images in [0, 1])")
     save_figure(fig, RESULTS / "gated_curves.png", dpi=120)
 
 
@@ -281,23 +295,29 @@ def plot_transfer(results):
     save_figure(fig, RESULTS / "gated_transfer.png", dpi=120)
 
 
-def summarize(results):
-    dsc, nodsc = results["denoisers"]
-    final = {row["preset"]: row["curve"][-1] for row in results["denoisers"]}
-    # "Falls earlier": the first step where each curve reaches the no-connection run's final
-    # training MSE.
-    target = final["gated-cpu-nodsc"]["loss"]
+def pair_summary(rows) -> dict:
+    """Final MSEs, CBSD68 PSNRs and the "falls earlier" measure of a (DSC, no connections) pair:
+    the first step where each training curve reaches the no-connection run's final training MSE."""
+    (dsc, nodsc) = rows
+    final = {row["preset"]: row["curve"][-1] for row in rows}
+    target = final[nodsc["preset"]]["loss"]
     reach = {row["preset"]: next((r["step"] for r in row["curve"] if r["loss"] <= target), None)
-             for row in results["denoisers"]}
-    results["summary"] = {
+             for row in rows}
+    return {
         "final_train_mse": {k: v["loss"] for k, v in final.items()},
         "final_val_mse": {k: v["val_loss"] for k, v in final.items()},
-        "cbsd68_psnr": {row["preset"]: row["cbsd68"]["psnr"] for row in results["denoisers"]},
-        "cbsd68_psnr_noisy_input": results["noisy_input_psnr_cbsd68"],
+        "cbsd68_psnr": {row["preset"]: row["cbsd68"]["psnr"] for row in rows},
         "first_step_reaching_nodsc_final_train_mse": reach,
-        "target_met": final["gated-cpu-dsc"]["loss"] < final["gated-cpu-nodsc"]["loss"]
-        and reach["gated-cpu-dsc"] < reach["gated-cpu-nodsc"],
+        "target_met": final[dsc["preset"]]["loss"] < final[nodsc["preset"]]["loss"]
+        and reach[dsc["preset"]] < reach[nodsc["preset"]],
     }
+
+
+def summarize(results):
+    results["summary"] = {**pair_summary(results["denoisers"]),
+                          "cbsd68_psnr_noisy_input": results["noisy_input_psnr_cbsd68"]}
+    if "denoisers_fast" in results:
+        results["summary"]["fast"] = pair_summary(results["denoisers_fast"])
     if "perceptual" in results:
         results["summary"]["perceptual_cbsd68_psnr"] = results["perceptual"]["cbsd68"]["psnr"]
     if "transfer" in results:
@@ -306,11 +326,23 @@ def summarize(results):
     print(json.dumps(results["summary"], indent=2))
 
 
-def main():
+def main(argv=None):
+    import argparse
+
     import matplotlib
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--fast", action="store_true",
+                        help="only the fast-recipe pair (step 6); the other sections stay as they are")
+    args = parser.parse_args(argv)
     matplotlib.use("Agg")
     results = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {}
+    if args.fast:
+        train_denoisers(results, "fast")
+        plot_curves(results)
+        summarize(results)
+        OUT_JSON.write_text(json.dumps(results, indent=2))
+        return
     paper = reference("gated")
     results.update({
         "paper": paper["source"],

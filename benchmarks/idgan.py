@@ -8,6 +8,7 @@ Fig. 2.
   python benchmarks/idgan.py                    # train (resumable) + evaluate + write results
   python benchmarks/idgan.py --baselines-only   # only the rows that need no training (run beside it)
   python benchmarks/idgan.py --phase2-steps N   # phase 2 cut at N steps (see below)
+  python benchmarks/idgan.py --preset idgan-fast-s25 --no-baselines   # the fast recipe's run
 
 Trains the preset ``idgan-cpu-s25`` into ``runs/idgan-cpu-s25`` (through ``tools/train.py``:
 an interrupted run is resumed, a finished one reused).  Phase 1 (IDResNet, MSE) is
@@ -24,7 +25,10 @@ CBSD68 images only, and every model is measured on that subset too (like for lik
 paper's numbers are on Kodak24 after 4e5 + 2e5 steps of a 32 x 64 network trained on DIV2K:
 another test set and another budget, beside ours as the target, not the same measurement.
 
-Writes ``benchmarks/results/idgan.json``, ``idgan_curves.png`` and ``idgan_visual.png``.
+Writes ``benchmarks/results/idgan.json``, ``idgan_curves.png`` and ``idgan_visual.png``
+(``idgan_fast.*`` for ``--preset idgan-fast-s25``, the fast recipe).  Besides PSNR / SSIM and the
+detail ratios, each row has the VGG-feature distance to the clean image in the run's own content
+feature space (``kerasdenoise.metrics.feature_distance``; the offline VGG stand-in, labelled).
 """
 from __future__ import annotations
 
@@ -39,11 +43,12 @@ from _bench import RESULTS, ROOT, evaluate_cached, published, reference, run_bud
 from kerasdenoise.training.configs import TrainConfig
 from kerasdenoise.training.gan import PHASE_DIRS, phase_configs, phase_infos, plot_two_phase_curves
 
+# The runs measured, each with the stem of its result files.
+PRESETS = {"idgan-cpu-s25": "idgan", "idgan-fast-s25": "idgan_fast"}
 PRESET = "idgan-cpu-s25"
 NOISE = "gaussian:sigma=25"
 TEST_SET, COLOR = "CBSD68", "rgb"
 CACHE = RESULTS / "idgan_evaluations.json"
-IMAGES = ROOT / "runs" / f"{PRESET}-eval"
 
 # Published CBSD68 sigma-25 numbers (the DnCNN paper's Table 3; benchmarks/reference_numbers.json).
 PUBLISHED_CBSD68 = {"CBM3D": published("CBM3D", 25), "CDnCNN-B (official weights)": published("CDnCNN-B", 25)}
@@ -58,8 +63,9 @@ DETAIL_MEASURE = (
 )
 
 
-def models(run: Path):
-    """(label, phase, cache key, model spec, full set too?) of every measured model."""
+def models(run: Path, preset: str = PRESET, baselines: bool = True):
+    """(label, phase, cache key, model spec, full set too?) of every measured model (CDnCNN-B
+    and CBM3D only with ``baselines``)."""
     from kerasdenoise.data.discovery import shared_data_dir
 
     cdncnn = Path(shared_data_dir() or ROOT / "../shared/data") / "reference_models/dncnn/GD_Color_Blind.mat"
@@ -67,19 +73,32 @@ def models(run: Path):
     def key(phase):  # the phase's step count in the key: a resumed phase is measured again
         info = run / PHASE_DIRS[phase - 1] / "run_info.json"
         steps = json.loads(info.read_text())["steps"] if info.exists() else 0
-        return f"{PRESET}/phase{phase}@{steps}"
+        return f"{preset}/phase{phase}@{steps}"
 
     return [
         ("noisy input", None, "identity", "identity", True),
         ("IDResNet (phase 1, MSE)", 1, key(1), str(run / PHASE_DIRS[0] / "final.keras"), True),
         ("IDGAN (phase 2, detail loss)", 2, key(2), str(run / PHASE_DIRS[1] / "final.keras"), True),
+    ] + ([
         ("CDnCNN-B (official weights)", None, "cdncnn-b", f"dncnn-official:{cdncnn}", True),
         ("CBM3D", None, "cbm3d", "bm3d", False),
-    ]
+    ] if baselines else [])
 
 
 def image_dir(key: str, limit) -> Path:
-    return IMAGES / key.replace("/", "_") / (f"first{limit}" if limit else "all")
+    return ROOT / "runs" / "idgan-eval" / key.replace("/", "_") / (f"first{limit}" if limit else "all")
+
+
+def content_features(run: Path):
+    """The run's VGG content term (its layer, network, weights and normalization): the feature
+    space of the distance in each row."""
+    from kerasdenoise.training.gan import make_content_loss
+
+    options = json.loads((run / "config.json").read_text())["procedure_options"]
+    return make_content_loss(options.get("content_layer", "block5_conv4"),
+                             options.get("content_network", "vgg19"),
+                             options.get("content_weights", "imagenet"),
+                             options.get("content_normalize", "imagenet"))
 
 
 def test_subset(limit):
@@ -91,8 +110,9 @@ def test_subset(limit):
     return images
 
 
-def detail_measures(folder: Path, limit, clean_cache: dict) -> dict:
-    """Mean gradient / high-frequency energy ratios of the PNGs ``evaluate`` wrote to ``folder``."""
+def detail_measures(folder: Path, limit, clean_cache: dict, features) -> dict:
+    """Mean gradient / high-frequency energy ratios and VGG-feature distance (``features``: a
+    PerceptualLoss) of the PNGs ``evaluate`` wrote to ``folder``."""
     from kerasdenoise import metrics
     from kerasdenoise.data import io
     from kerasdenoise.evaluation import _slug, load_clean_images
@@ -100,13 +120,15 @@ def detail_measures(folder: Path, limit, clean_cache: dict) -> dict:
     images = test_subset(limit)
     if limit not in clean_cache:
         clean_cache[limit] = load_clean_images(images, COLOR)
-    gradient, energy = [], []
+    gradient, energy, distance = [], [], []
     for name, clean in zip(images.names(), clean_cache[limit]):
         restored = io.read_image(folder / _slug(NOISE) / f"{name}_denoised.png", COLOR)
         gradient.append(metrics.gradient_magnitude_ratio(clean, restored))
         energy.append(metrics.high_frequency_energy_ratio(clean, restored))
+        distance.append(metrics.feature_distance(clean, restored, features))
     return {"gradient_ratio": round(float(np.mean(gradient)), 3),
-            "hf_energy_ratio": round(float(np.mean(energy)), 3)}
+            "hf_energy_ratio": round(float(np.mean(energy)), 3),
+            "vgg_feature_distance": round(float(np.mean(distance)), 4)}
 
 
 def finish_phase2_at(run: Path, steps: int) -> None:
@@ -123,7 +145,7 @@ def finish_phase2_at(run: Path, steps: int) -> None:
     train(config.replace(steps=steps), phase2, resume=True, network=generator_of(phase1), progress=False)
 
 
-def plot_visual(entries, limit, out_png, crop: int = 64, count: int = 2):
+def plot_visual(entries, limit, out_png, crop: int = 64, count: int = 2, preset: str = PRESET):
     """Fig. 2 analogue: for the ``count`` most textured subset images, the clean image with the
     crop marked, then zoomed crops of clean, noisy and each model (per-image PSNR in the title)."""
     import matplotlib
@@ -161,7 +183,7 @@ def plot_visual(entries, limit, out_png, crop: int = 64, count: int = 2):
             axes[row, col].set_title(f"{label}\n{metrics.psnr(clean, picture):.2f} dB", fontsize=8)
     for ax in axes.ravel():
         ax.axis("off")
-    fig.suptitle(f"{NOISE}, zoomed {crop}x{crop} crops; idgan-cpu-s25 (reduced budget)", fontsize=9)
+    fig.suptitle(f"{NOISE}, zoomed {crop}x{crop} crops; {preset} (reduced budget)", fontsize=9)
     save_figure(fig, out_png, dpi=110)
 
 
@@ -174,10 +196,15 @@ def main(argv=None):
                         help="only evaluate noisy / CDnCNN-B / CBM3D (needs no training)")
     parser.add_argument("--phase2-steps", type=int, default=None,
                         help="finish phase 2 at N steps instead of the preset's (a stopped run)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=PRESET,
+                        help=f"the two-phase run to train and measure (default {PRESET})")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="measure only the run (and the noisy input), not CDnCNN-B / CBM3D")
     args = parser.parse_args(argv)
     limit = args.cbm3d_images
-    run = ROOT / "runs" / PRESET
-    measured = models(run)
+    preset, stem = args.preset, PRESETS[args.preset]
+    run = ROOT / "runs" / preset
+    measured = models(run, preset, not args.no_baselines)
     if args.baselines_only:
         for label, phase, key, spec, full in measured:
             if phase is None:
@@ -189,8 +216,9 @@ def main(argv=None):
     if args.phase2_steps:
         finish_phase2_at(run, args.phase2_steps)
     else:
-        train_preset(PRESET, out=run, threads=args.threads)
-    measured = models(run)
+        train_preset(preset, out=run, threads=args.threads)
+    measured = models(run, preset, not args.no_baselines)
+    features = content_features(run)
     content_label = phase_infos(run)[1]["labels"].get("content_label")
     budgets = [run_budget(run / PHASE_DIRS[0]), run_budget(run / PHASE_DIRS[1])]
     # Phase 2's budget in the run's (top-level) config: --phase2-steps rewrites the phase's own.
@@ -207,7 +235,7 @@ def main(argv=None):
                    else "measured, CBSD68 (all 68)",
                    "model": label, "phase": phase, "noise": NOISE, "dataset": result["dataset"],
                    "images": result["images"], "psnr": result["psnr"], "ssim": result["ssim"],
-                   **detail_measures(folder, lim, clean_cache), "eval_seconds": result["seconds"]}
+                   **detail_measures(folder, lim, clean_cache, features), "eval_seconds": result["seconds"]}
             if phase:  # the budget the model has seen: phase 2 starts from phase 1
                 row["steps"] = sum(b["steps"] for b in budgets[:phase])
                 row["minutes"] = round(sum(b["minutes"] for b in budgets[:phase]), 1)
@@ -231,7 +259,9 @@ def main(argv=None):
     paper = PAPER["training"]
     result = {
         "what": "IDResNet / IDGAN (Chen et al. 2019) Table 1 analogue: reduced-budget reproduction",
-        "preset": PRESET,
+        "preset": preset,
+        "recipe": top_config.recipe,
+        "feature_distance": f"VGG-feature distance (lower = closer): {features.description}",
         "budget": (f"{budgets[0]['steps']} + {budgets[1]['steps']} steps (phase 1 + 2), "
                    f"{budgets[0]['minutes']} + {budgets[1]['minutes']} min on 1 CPU thread of a shared "
                    f"2-core machine; 8 blocks x 32 filters, 48x48 crops, batch 16 (paper: {paper['steps']} "
@@ -241,15 +271,15 @@ def main(argv=None):
         "protocol": "tools/evaluate.py: CBSD68 RGB, seed 0, noisy input not clipped, output clipped to "
                     "[0, 1], PSNR / SSIM on 8-bit images; IDResNet / IDGAN output [-1, 1] mapped back to [0, 1]",
         "detail_measure": DETAIL_MEASURE,
-        "command": "python benchmarks/idgan.py",
+        "command": "python benchmarks/idgan.py" + (f" --preset {preset} --no-baselines" if preset != PRESET else ""),
         "rows": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "idgan.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot_two_phase_curves(run, RESULTS / "idgan_curves.png",
-                          f"{PRESET}: {result['budget']}; content loss: {content_label.split(' (')[0]} (offline stand-in)")
-    plot_visual(subset_entries, limit, RESULTS / "idgan_visual.png")
-    print("wrote", RESULTS / "idgan.json", RESULTS / "idgan_curves.png", RESULTS / "idgan_visual.png")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot_two_phase_curves(run, RESULTS / f"{stem}_curves.png",
+                          f"{preset}: {result['budget']}; content loss: {content_label.split(' (')[0]} (offline stand-in)")
+    plot_visual(subset_entries, limit, RESULTS / f"{stem}_visual.png", preset=preset)
+    print("wrote", *(RESULTS / f"{stem}{end}" for end in (".json", "_curves.png", "_visual.png")))
 
 
 if __name__ == "__main__":

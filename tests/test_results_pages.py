@@ -307,3 +307,29 @@ def test_orderings_judge_claims_by_margin_and_direction():
     # the first pair measured on both sides is the one judged
     entry = judged(None, None, 0.0, pairs=((fixed(29.0), fixed(None)), (fixed(28.0), fixed(27.5))))
     assert (entry["left_value"], entry["right_value"], entry["holds"]) == (28.0, 27.5, True)
+
+
+def test_orderings_read_a_row_of_a_result_file(tmp_path, monkeypatch):
+    """A claim side read from a benchmark's result file: the row picked by its fields, only for
+    its recipe; a missing file, row or field is 'not measured'."""
+    orderings = _import("orderings")
+    monkeypatch.setattr(orderings, "RESULTS", tmp_path)
+    rows = [{"task": "denoise", "model": "unet", "psnr": 29.1, "minutes": 12.0},
+            {"task": "denoise", "model": "resunet", "psnr": 29.4, "minutes": 16.5},
+            {"task": "deblur", "model": "unet", "psnr": 24.0}]
+    get = lambda model, field="psnr", task="denoise": orderings.result_row(  # noqa: E731
+        "r.json", ("fast", "rows"), {"task": task, "model": model}, field, "fast")
+    assert get("unet")("fast") is None  # no file yet
+    (tmp_path / "r.json").write_text(json.dumps({"fast": {"rows": rows}}))
+    found = get("resunet")("fast")
+    assert (found.value, found.minutes) == (29.4, 16.5)
+    assert get("unet", task="deblur")("fast").value == 24.0
+    assert get("resunet")("paper") is None  # another recipe's side
+    assert get("resunet", "vgg_feature_distance")("fast") is None
+    assert get("resunet", task="deblur")("fast") is None
+    final = orderings.result_row("r.json", ("fast", "rows"), {"model": "unet"},
+                                 lambda row: row["psnr"] - 1, "fast")
+    assert final("fast").value == pytest.approx(28.1)  # the first matching row, through the function
+    claim = orderings.Claim("resunet.denoise", "ResUNet", "UNet", 0.0, ((get("resunet"), get("unet")),), "run")
+    assert orderings.judge(claim, "fast")["holds"] is True
+    assert orderings.judge(claim, "paper")["holds"] is None

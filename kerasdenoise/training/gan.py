@@ -82,7 +82,9 @@ class IDGANOptions(Options):
     VGG content term (:func:`make_content_loss`); ``discriminator_kwargs``: arguments of
     ``srgan_discriminator`` over the defaults; ``phase_steps``: the ratio in which the two-phase
     driver splits ``config.steps``; ``lr_decay_at``: where in each phase the learning rate is
-    multiplied by ``lr_decay_factor`` (0.5: halfway, as the paper).
+    multiplied by ``lr_decay_factor`` (0.5: halfway, as the paper); ``phase2_learning_rate``:
+    phase 2's (peak) learning rate, by default ``config.learning_rate`` as in phase 1 (a fast
+    phase 1 runs at 1e-3, too high for the adversarial phase).
     """
 
     mse_weight: float = MSE_WEIGHT
@@ -95,6 +97,7 @@ class IDGANOptions(Options):
     discriminator_kwargs: dict = field(default_factory=dict)
     phase_steps: tuple = PAPER_PHASE_STEPS
     lr_decay_at: float = 0.5
+    phase2_learning_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -396,8 +399,12 @@ def phase_configs(config: TrainConfig,
 
     def phase(procedure, steps, number, what):
         decay_step = int(steps * fraction)
+        lr = config.learning_rate
+        if number == 2 and options.phase2_learning_rate is not None:
+            lr = float(options.phase2_learning_rate)
         phase_config = config.replace(
             name=f"{config.name}/{PHASE_DIRS[number - 1]}", procedure=procedure, steps=steps,
+            learning_rate=lr,
             lr_decay_steps=(decay_step,) if 0 < decay_step < steps else (),
             description=f"Phase {number} of {config.name}: {what}. {config.description}".strip(),
         )

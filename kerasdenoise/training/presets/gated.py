@@ -28,13 +28,19 @@ _COMMON = dict(
 )
 PAPER_STEPS = 10_000  # 100k images in minibatches of 10
 CPU_STEPS = 3000  # ~0.15-0.3 s/step on the 2-core reference machine: 10-15 minutes per run
+# The fast recipe (residual output from the identity, He init, flips / rotations, Adam 1e-3 with
+# warm-up and cosine decay, clipnorm 1), same data stream and batch, for the steps that
+# benchmarks/gated.py gives the paper-recipe pair (a curve point every 50 steps).
+FAST_STEPS = 1500
+FAST_FIELDS = dict(recipe="fast", augment=True, optimizer="adam", learning_rate=1e-3, clipnorm=1.0,
+                   steps_per_epoch=50)
 
 
-def _gated(name, gates, steps, description):
+def _gated(name, gates, steps, description, **changes):
     return TrainConfig(
         name=name, description=description,
         model_kwargs={"gates": gates, "channels": 3, "learnable_gates": False},
-        steps=steps, steps_per_epoch=min(500, steps), **_COMMON,
+        **{"steps": steps, "steps_per_epoch": min(500, steps), **_COMMON, **changes},
     )
 
 
@@ -48,6 +54,12 @@ _DENOISERS = (
            "gated-dsc at a CPU budget: 3k steps of batch 10 (10-15 minutes on 2 cores)."),
     _gated("gated-cpu-nodsc", None, CPU_STEPS,
            "gated-nodsc at a CPU budget (same steps, data and seed as gated-cpu-dsc)."),
+    _gated("gated-fast-dsc", DSC_GATES, FAST_STEPS,
+           "gated-cpu-dsc with the fast recipe (the network predicts a correction to its input, "
+           "He init at the identity, flips / rotations, Adam 1e-3 with warm-up and cosine decay, "
+           "clipnorm 1).", **FAST_FIELDS),
+    _gated("gated-fast-nodsc", None, FAST_STEPS,
+           "gated-cpu-nodsc with the fast recipe; pair of gated-fast-dsc.", **FAST_FIELDS),
 )
 
 
