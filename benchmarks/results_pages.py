@@ -321,7 +321,21 @@ def page_resunet(src: Sources):
                              signed(gap),
                              " / ".join(num(lookup(paper["psnr"][task][m], 25.5)) for m in ("unet", "resunet"))])
         lines += table(["task", "steps", "UNet ours", "ResUNet ours", "ResUNet - UNet", "paper UNet / ResUNet"], body)
-    targets = data.get("targets", [])
+    fast = data.get("fast")
+    if fast and fast.get("rows"):
+        lines += ["## Fast recipe: the paper's 64-filter nets, sigma 25.5", "",
+                  f"{sentence(fast['label'])}. VGG-feature distance: {fast.get('perceptual_loss', '-')} "
+                  "features of the output against the clean image (L_per's layers; lower = closer). "
+                  f"Command: `{fast['command']}`.", ""]
+        cpu = {(r["task"], r["model"]): r for r in rows if r["sigma"] == 25.5}
+        body = [[r["task"], labels[r["model"]], pair(r["psnr"], r["ssim"]), num(r.get("vgg_feature_distance"), 4),
+                 f"{r['steps']} steps, {num(r['minutes'], 1)} min" if "steps" in r else "-",
+                 num(cpu[r["task"], r["model"]]["psnr"]) if (r["task"], r["model"]) in cpu else "-",
+                 num(lookup(paper["psnr"][r["task"]].get(r["model"], {}), 25.5))]
+                for r in fast["rows"]]
+        lines += table(["task", "model", "fast recipe PSNR / SSIM", "VGG-feature distance", "budget",
+                        "paper recipe, 16 filters", "paper"], body)
+    targets = data.get("targets", []) + (fast or {}).get("targets", [])
     if targets:
         lines += ["## Targets", ""]
         body = [[t["task"], t["target"], "met" if t["met"] else "**missed**",
@@ -361,6 +375,45 @@ def page_idgan(src: Sources):
     if notes:
         lines += [f"Note: {notes[0]['note']}.", ""]
     lines += src.figures("idgan_curves.png", "idgan_visual.png")
+    fast = src.load("idgan_fast.json")
+    if fast is not None:
+        lines += [f"## Fast recipe: `{fast['preset']}`", "",
+                  f"Budget: {fast['budget']}. {sentence(fast.get('feature_distance', '-'))}. "
+                  f"Command: `{fast['command']}`. Source: {src.result_link('idgan_fast.json')}.", ""]
+        rows = [r for r in fast["rows"] if r["table"].startswith("measured")]
+        body = [[r["model"], r["dataset"], _budget(r), pair(r["psnr"], r["ssim"]),
+                 num(r.get("vgg_feature_distance"), 4), num(r.get("gradient_ratio"), 3),
+                 num(r.get("hf_energy_ratio"), 3)] for r in rows]
+        value = src.published("CBM3D", noise)
+        if value is not None:
+            body.append(["CBM3D (published)", src.reference["denoising"]["CBM3D"]["set"], "-", num(value), "-", "-", "-"])
+        lines += table(["model", "images", "budget", "PSNR / SSIM", "VGG-feature distance", "gradient ratio",
+                        "HF energy ratio"], body)
+        lines += src.figures("idgan_fast_curves.png", "idgan_fast_visual.png")
+    return lines
+
+
+def _gated_pair(data: dict, denoisers: list, summary: dict, paper: dict, title: str) -> list[str]:
+    """The Fig. 6 table of one recipe's (DSC, no connections) pair."""
+    if not denoisers:
+        return []
+    first = denoisers[0]
+    lines = [f"## Fig. 6 analogue, {title}: with and without gated connections", "",
+             f"Noise `{first['noise']}`; data: {first['data']}; {first['optimizer']} lr "
+             f"{first['learning_rate']}. Noisy input on CBSD68: {num(data.get('noisy_input_psnr_cbsd68'))} dB.", ""]
+    fig6 = paper["fig6_train_mse"]
+    reach = summary.get("first_step_reaching_nodsc_final_train_mse", {})
+    body = [[d["label"], f"`{d['preset']}`", f"{d['steps']} steps, {num(d['minutes'], 1)} min",
+             num(summary.get("final_train_mse", {}).get(d["preset"]), 4),
+             num(summary.get("final_val_mse", {}).get(d["preset"]), 4), reach.get(d["preset"], "-"),
+             pair(d["cbsd68"]["psnr"], d["cbsd68"]["ssim"]), fig6.get(d["label"], "-")]
+            for d in denoisers]
+    lines += table(["model", "preset", "budget", "final train MSE", "final val MSE",
+                    "first step at no-gates' final train MSE", "CBSD68 PSNR / SSIM",
+                    f"paper train MSE ({fig6['scale']})"], body)
+    lines += [f"Paper: {fig6['claim']}. Ours: target "
+              + ("**met**" if summary.get("target_met") else "**missed**") + ".", ""]
+    lines += ["Commands: " + "; ".join(f"`{d['command']}`" for d in denoisers) + ".", ""]
     return lines
 
 
@@ -373,25 +426,9 @@ def page_gated(src: Sources):
     lines = src.header("Gated conv-deconv (paper 4): a reduced-budget reproduction", ["gated.json"],
                        data.get("command"))
     lines += [f"{sentence(data.get('budget', '-'))}. Paper: {paper['source']}; its numbers are {paper['note']}.", ""]
-    denoisers = data.get("denoisers", [])
-    if denoisers:
-        first = denoisers[0]
-        lines += ["## Fig. 6 analogue: with and without gated connections", "",
-                  f"Noise `{first['noise']}`; data: {first['data']}; {first['optimizer']} lr "
-                  f"{first['learning_rate']}. Noisy input on CBSD68: {num(data.get('noisy_input_psnr_cbsd68'))} dB.", ""]
-        fig6 = paper["fig6_train_mse"]
-        reach = summary.get("first_step_reaching_nodsc_final_train_mse", {})
-        body = [[d["label"], f"`{d['preset']}`", f"{d['steps']} steps, {num(d['minutes'], 1)} min",
-                 num(summary.get("final_train_mse", {}).get(d["preset"]), 4),
-                 num(summary.get("final_val_mse", {}).get(d["preset"]), 4), reach.get(d["preset"], "-"),
-                 pair(d["cbsd68"]["psnr"], d["cbsd68"]["ssim"]), fig6.get(d["label"], "-")]
-                for d in denoisers]
-        lines += table(["model", "preset", "budget", "final train MSE", "final val MSE",
-                        "first step at no-gates' final train MSE", "CBSD68 PSNR / SSIM",
-                        f"paper train MSE ({fig6['scale']})"], body)
-        lines += [f"Paper: {fig6['claim']}. Ours: target "
-                  + ("**met**" if summary.get("target_met") else "**missed**") + ".", ""]
-        lines += ["Commands: " + "; ".join(f"`{d['command']}`" for d in denoisers) + ".", ""]
+    for key, recipe_summary, title in (("denoisers", summary, "paper recipe"),
+                                       ("denoisers_fast", summary.get("fast", {}), "fast recipe")):
+        lines += _gated_pair(data, data.get(key, []), recipe_summary, paper, title)
     body = []
     if "classifier" in data:
         c = data["classifier"]

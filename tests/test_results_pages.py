@@ -92,11 +92,19 @@ RESULTS = {
     "resunet.json": {"command": "python benchmarks/resunet.py", "rows": [
         {"task": "denoise", "model": "input", "sigma": 25.5, "psnr": 11.21, "ssim": 0.4},
         {"task": "denoise", "model": "unet", "sigma": 25.5, "psnr": 11.22, "ssim": 0.41, **_run(601, 1.5)},
-        {"task": "denoise", "model": "resunet", "sigma": 25.5, "psnr": 11.23, "ssim": 0.42, **_run(602, 2.5)}]},
+        {"task": "denoise", "model": "resunet", "sigma": 25.5, "psnr": 11.23, "ssim": 0.42, **_run(602, 2.5)}],
+        "fast": {"label": "fast x", "command": "python benchmarks/resunet.py --fast", "rows": [
+            {"task": "denoise", "model": "unet", "sigma": 25.5, "psnr": 11.24, "ssim": 0.43,
+             "vgg_feature_distance": 0.1234, **_run(603, 3.5)}],
+            "targets": [{"task": "denoise", "target": "fast target", "margin_db": 0.25, "met": True}]}},
     "idgan.json": {"command": "python benchmarks/idgan.py", "preset": "idgan-x", "budget": "tiny", "rows": [
         {"table": "measured, CBSD68", "model": "IDResNet (phase 1, MSE)", "phase": 1, "noise": "gaussian:sigma=25",
          "dataset": "CBSD68", "psnr": 11.31, "ssim": 0.6, "gradient_ratio": 1.0, "hf_energy_ratio": 0.5,
          **_run(701, 9.5)}]},
+    "idgan_fast.json": {"command": "python benchmarks/idgan.py --preset idgan-y", "preset": "idgan-y",
+                        "budget": "tiny fast", "feature_distance": "VGG x", "rows": [
+        {"table": "measured, CBSD68", "model": "IDResNet (phase 1, MSE)", "phase": 1, "noise": "gaussian:sigma=25",
+         "dataset": "CBSD68", "psnr": 11.32, "ssim": 0.6, "vgg_feature_distance": 0.4321, **_run(702, 9.6)}]},
     "gated.json": {"command": "python benchmarks/gated.py", "budget": "tiny",
                    "noisy_input_psnr_cbsd68": 11.41,
                    "denoisers": [{"preset": "gated-x", "label": "with gates", "noise": "gaussian:sigma=25",
@@ -105,7 +113,12 @@ RESULTS = {
                                  {"preset": "gated-y", "label": "no gates", "noise": "gaussian:sigma=25",
                                   "data": "crops", "optimizer": "sgd", "learning_rate": 0.01, "command": "train y",
                                   "cbsd68": {"psnr": 11.43, "ssim": 0.2}, **_run(802, 10.6)}],
-                   "summary": {"final_train_mse": {"gated-x": 0.0123}, "target_met": True}},
+                   "denoisers_fast": [{"preset": "gated-z", "label": "with gates, fast", "noise": "gaussian:sigma=25",
+                                       "data": "crops", "optimizer": "adam", "learning_rate": 0.001,
+                                       "command": "train z", "cbsd68": {"psnr": 11.44, "ssim": 0.3},
+                                       **_run(803, 10.7)}],
+                   "summary": {"final_train_mse": {"gated-x": 0.0123}, "target_met": True,
+                               "fast": {"final_train_mse": {"gated-z": 0.0456}, "target_met": False}}},
     "shipped.json": {"command": "python benchmarks/ship_models.py", "models": {"folder_x": {
         "preset": "preset-x", "weights": 1234, "macs_640x480": 2.5e9, "budget": _run(901, 11.5),
         "rows": [{"file": "model.keras", "sigma": 25, "dataset": "BSD68", "color": "gray", "psnr": 11.51,
@@ -141,9 +154,9 @@ RESULTS = {
 EXPECTED = {
     "dncnn.md": ([11.01], [41.12]),
     "dnresnet.md": ([11.11, 11.12, 11.13, 11.14], [42.03, 42.51, 42.54, 41.41]),
-    "resunet.md": ([11.21, 11.22, 11.23], [43.01, 43.02, 43.03]),
-    "idgan.md": ([11.31], [41.22, 41.32, 44.01, 44.02]),
-    "gated.md": ([11.41, 11.42, 11.43], []),
+    "resunet.md": ([11.21, 11.22, 11.23, 11.24], [43.01, 43.02, 43.03]),
+    "idgan.md": ([11.31, 11.32], [41.22, 41.32, 44.01, 44.02]),
+    "gated.md": ([11.41, 11.42, 11.43, 11.44], []),
     "shipped.md": ([11.51, 11.52], [41.02, 41.12]),
     "recipe.md": ([11.61, 11.62, 11.63, 11.64, 11.65], [41.02, 41.01]),
     "latency.md": ([], [42.71]),
@@ -182,6 +195,10 @@ def test_pages_hold_the_measured_and_the_published_numbers(pages_module, synthet
             assert RESULTS[source]["command"] in written[page], page
     assert "501 steps, 5.5 min" in written["dnresnet.md"]
     assert "7777" in written["gated.md"] and "8888" in written["gated.md"]
+    # the fast-recipe sections beside the paper-recipe ones
+    assert "0.1234" in written["resunet.md"] and "fast target" in written["resunet.md"]
+    assert "0.4321" in written["idgan.md"] and "python benchmarks/idgan.py --preset idgan-y" in written["idgan.md"]
+    assert "0.0456" in written["gated.md"] and "fast recipe" in written["gated.md"]
     assert "1171 (3)" in written["latency.md"] and "1181" in written["memory.md"] and "1191" in written["pipeline.md"]
     # figures and result files are linked relative to the page
     assert "](../../benchmarks/results/latency.png)" in written["latency.md"]
