@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from _bench import RESULTS, ROOT, published, run_budget
+from _bench import RESULTS, ROOT, published, reference, run_budget
 
 RECIPES = ("fast", "paper")
 
@@ -38,6 +38,11 @@ class Claim:
     missing: str  # what to run when a side is not measured
     metric: str = "PSNR (dB)"
     better: str = "higher"
+    # the paper's own (left, right): paths into reference_numbers.json, and what they are
+    paper: tuple = ()
+    paper_note: str = ""
+    # recipe -> why the claim fails as measured and what budget would settle it (shown when it fails)
+    why: tuple = ()
 
 
 def _rows(name: str) -> list:
@@ -142,16 +147,21 @@ def gated(gates: str) -> Callable[[str], Optional[Value]]:
     return lambda recipe: by_recipe[recipe](recipe)
 
 
+D1 = ("dnresnet", "depth_gaussian_sigma25", "psnr")
+DN3 = ("dnresnet", "psnr")
 DN_S25 = dnresnet("1", "DN-ResNet-13 (cascade)", "gaussian:sigma=25")
 DN_CASCADE = "python benchmarks/dnresnet_eval.py after kerasdenoise-train --config dnresnet-cascade-s25-fast"
 CLAIMS = (
     Claim("dnresnet.depth", "DN-ResNet-13 cascade, sigma 25", "DN-ResNet-3, sigma 25", 0.3,
-          ((DN_S25, dnresnet("1", "DN-ResNet-3 (cascade)", "gaussian:sigma=25")),), DN_CASCADE),
+          ((DN_S25, dnresnet("1", "DN-ResNet-3 (cascade)", "gaussian:sigma=25")),), DN_CASCADE,
+          paper=(D1 + ("13",), D1 + ("3",)), paper_note="Table 1, PASCAL VOC 2010 (Y)"),
     Claim("dnresnet.bm3d", "DN-ResNet-13 cascade, sigma 25", "BM3D 28.57", 0.0,
-          ((DN_S25, baseline("BM3D", 25)),), DN_CASCADE),
+          ((DN_S25, baseline("BM3D", 25)),), DN_CASCADE,
+          paper=(D1 + ("13",),), paper_note="Table 1 (VOC); BM3D 28.57 is BSD68"),
     Claim("dnresnet.cascade", "DN-ResNet-13 cascade", "DN-ResNet-13 one-shot, same minutes", 0.0,
           ((DN_S25, dnresnet("1", "DN-ResNet-13 (one-shot)", "gaussian:sigma=25")),),
-          DN_CASCADE + " and dnresnet13-oneshot-s25-fast"),
+          DN_CASCADE + " and dnresnet13-oneshot-s25-fast",
+          paper=(D1 + ("13",), D1 + ("13-oneshot",)), paper_note="Table 1 (VOC)"),
     # the Table 2 blind cascade and its evolution; until that is measured (fast recipe), the shipped
     # blind DN-ResNet-13 and its evolution (Gaussian sigma 0-55)
     Claim("dnresnet.ds", "DS-DN-ResNet-13 evolved", "DN-ResNet-13", -0.3,
@@ -160,36 +170,65 @@ CLAIMS = (
            (evaluation("dsdnresnet13-blind-fast-evolved_gray_eval.json", "gaussian:sigma=25",
                        "benchmarks/saved_runs/dsdnresnet13-blind-fast-evolved"),
             shipped("dnresnet13_blind", 25))),
-          "dnresnet-cascade-blind-fast, then its evolution"),
+          "dnresnet-cascade-blind-fast, then its evolution",
+          paper=(DN3 + ("DS-DN-ResNet-13 blind", "gaussian:sigma=25"), DN3 + ("DN-ResNet-13 blind", "gaussian:sigma=25")),
+          paper_note="Table 3 (VOC), sigma 25"),
     Claim("dnresnet.evolution", "DS-DN-ResNet-13 evolved", "DS-DN-os", 0.0,
           ((dnresnet("3", "DS-DN-ResNet-13 blind (evolved)", "gaussian:sigma=25"),
             dnresnet("3", "DS-DN-ResNet-13 blind (one-shot, DS-DN-os)", "gaussian:sigma=25")),),
-          "the evolution and the one-shot DS of dnresnet-cascade-blind-fast"),
+          "the evolution and the one-shot DS of dnresnet-cascade-blind-fast",
+          paper=(DN3 + ("DS-DN-ResNet-13 blind", "gaussian:sigma=25"),
+                 DN3 + ("DS-DN-ResNet-13 blind one-shot", "gaussian:sigma=25")),
+          paper_note="Table 3 (VOC), sigma 25"),
     Claim("dnresnet.jpeg", "DN-ResNet-13, LIVE1 q10", "decoded JPEG, LIVE1 q10", 1.5,
           ((dnresnet("jpeg", "DN-ResNet-13 JPEG (q 10..40)", "jpeg:quality=10"),
             dnresnet("jpeg", "decoded JPEG (no restoration)", "jpeg:quality=10")),),
-          "dnresnet-cascade-jpeg-fast"),
+          "dnresnet-cascade-jpeg-fast",
+          paper=(("denoising", "DnCNN-3", "psnr", "10"), ("denoising", "JPEG", "psnr", "10")),
+          paper_note="the DN-ResNet paper has no LIVE1 table: DnCNN-3 (published) against the decoded JPEG"),
     Claim("resunet.denoise", "ResUNet-64, sigma 25", "UNet-64, sigma 25", 0.0,
           ((resunet("denoise", "resunet"), resunet("denoise", "unet")),),
           "python benchmarks/resunet.py --fast (resunet-fast-denoise-{unet,resunet}-s25.5; no "
-          "64-filter run with the paper recipe)"),
+          "64-filter run with the paper recipe)",
+          paper=(("resunet", "psnr", "denoise", "resunet", "25.5"), ("resunet", "psnr", "denoise", "unet", "25.5")),
+          paper_note="Table 1, BSDS300 test, sigma 25.5"),
     Claim("resunet.deblur", "ResUNet-64 deblur-denoise", "UNet-64 deblur-denoise", 0.0,
           ((resunet("deblur", "resunet"), resunet("deblur", "unet")),),
           "python benchmarks/resunet.py --fast (resunet-fast-deblur-{unet,resunet}-s25.5; no "
-          "64-filter run with the paper recipe)"),
+          "64-filter run with the paper recipe)",
+          paper=(("resunet", "psnr", "deblur", "resunet", "25.5"), ("resunet", "psnr", "deblur", "unet", "25.5")),
+          paper_note="Table 2, BSDS300 test, sigma 25.5"),
     Claim("idgan.cbm3d", "IDResNet, CBSD68 sigma 25", "CBM3D 30.71", 0.0,
           ((idgan("IDResNet (phase 1, MSE)", "psnr"), baseline("CBM3D", 25)),),
-          "python benchmarks/idgan.py --preset idgan-fast-s25 --no-baselines"),
+          "python benchmarks/idgan.py --preset idgan-fast-s25 --no-baselines",
+          paper=(("idgan", "psnr", "25", "IDResNet"), ("idgan", "psnr", "25", "CBM3D")),
+          paper_note="Table 1, Kodak24, sigma 25"),
     Claim("idgan.detail", "IDGAN VGG-feature distance", "IDResNet VGG-feature distance", 0.0,
           ((idgan("IDGAN (phase 2, detail loss)", "vgg_feature_distance"),
             idgan("IDResNet (phase 1, MSE)", "vgg_feature_distance")),),
           "python benchmarks/idgan.py --preset idgan-fast-s25 --no-baselines (the paper recipe's run "
           "was measured before the feature distance existed)",
-          metric="VGG-feature distance", better="lower"),
+          metric="VGG-feature distance", better="lower",
+          paper_note="the paper shows crops (Fig. 2) and gives IDGAN a lower PSNR (30.58 vs 32.52, Kodak24), no distance"),
     Claim("gated.loss", "gated final loss", "ungated final loss", 0.0, ((gated("dsc"), gated("nodsc")),),
           "python benchmarks/gated.py --fast", metric="final training MSE (last 50 steps)",
-          better="lower"),
+          better="lower", paper=(("gated", "fig6_train_mse", "with gated connections (DSC)"),
+                                 ("gated", "fig6_train_mse", "no connections")),
+          paper_note="Fig. 6, read off the plot, 0-255 scale"),
 )
+
+
+def paper_values(claim: Claim):
+    """The paper's (left, right) numbers of ``claim`` from reference_numbers.json, or None."""
+    if not claim.paper:
+        return None
+    values = []
+    for path in claim.paper:
+        node = reference()
+        for key in path:
+            node = node[key]
+        values.append(node)
+    return values
 
 
 def judge(claim: Claim, recipe: str) -> dict:
@@ -201,6 +240,9 @@ def judge(claim: Claim, recipe: str) -> dict:
              "minutes": {"left": left and left.minutes, "right": right and right.minutes},
              "sources": [v.source for v in (left, right) if v],
              "command": "python benchmarks/orderings.py"}
+    if claim.paper or claim.paper_note:
+        entry["paper_values"] = paper_values(claim)
+        entry["paper_note"] = claim.paper_note
     if left is None or right is None:
         entry["holds"] = None
         entry["status"] = f"not measured: {claim.missing}"
@@ -208,6 +250,9 @@ def judge(claim: Claim, recipe: str) -> dict:
     gain = left.value - right.value if claim.better == "higher" else right.value - left.value
     entry["difference"] = round(gain, 3)
     entry["holds"] = gain >= claim.margin
+    why = dict(claim.why).get(recipe)
+    if why and not entry["holds"]:
+        entry["why"] = why
     return entry
 
 

@@ -119,6 +119,15 @@ RESULTS = {
                                        **_run(803, 10.7)}],
                    "summary": {"final_train_mse": {"gated-x": 0.0123}, "target_met": True,
                                "fast": {"final_train_mse": {"gated-z": 0.0456}, "target_met": False}}},
+    "orderings.json": {"claims": [
+        {"id": "x.depth", "left": "deep", "right": "shallow", "left_value": 11.71, "right_value": 11.72,
+         "metric": "PSNR (dB)", "better": "higher", "margin": 0.3, "recipe": "fast", "holds": False,
+         "minutes": {"left": 5.0, "right": 4.0}, "paper_values": [42.81, 42.82], "paper_note": "Table 9",
+         "why": "too few steps to tell"},
+        {"id": "x.depth", "left": "deep", "right": "shallow", "left_value": None, "right_value": None,
+         "metric": "PSNR (dB)", "better": "higher", "margin": 0.3, "recipe": "paper", "holds": None,
+         "status": "not measured: run it", "minutes": {"left": None, "right": None},
+         "paper_values": [42.81, 42.82], "paper_note": "Table 9"}]},
     "shipped.json": {"command": "python benchmarks/ship_models.py", "models": {"folder_x": {
         "preset": "preset-x", "weights": 1234, "macs_640x480": 2.5e9, "budget": _run(901, 11.5),
         "rows": [{"file": "model.keras", "sigma": 25, "dataset": "BSD68", "color": "gray", "psnr": 11.51,
@@ -162,6 +171,7 @@ EXPECTED = {
     "latency.md": ([], [42.71]),
     "memory.md": ([], []),
     "pipeline.md": ([], []),
+    "claims.md": ([11.71, 11.72], []),
 }
 
 
@@ -231,13 +241,18 @@ def test_a_page_follows_its_files(pages_module, synthetic):
 def test_readme_tables_follow_shipped_json(pages_module, synthetic, tmp_path):
     """The README's shipped-models block is regenerated from shipped.json; the rest is kept."""
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{pages_module.README_BEGIN}\nold table\n{pages_module.README_END}\noutro\n")
+    readme.write_text(f"intro\n{pages_module.README_BEGIN}\nold table\n{pages_module.README_END}\nmiddle\n"
+                      f"{pages_module.CLAIMS_BEGIN}\nold claims\n{pages_module.CLAIMS_END}\noutro\n")
     args = ["--results", str(synthetic["results"]), "--reference", str(synthetic["reference"]),
             "--exported", str(synthetic["exported"]), "--out", str(synthetic["out"]), "--readme", str(readme)]
     assert pages_module.main(args + ["--check"]) == 1
     pages_module.main(args)
     text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "\nmiddle\n" in text
+    assert "old table" not in text and "old claims" not in text
+    claim = next(line for line in text.splitlines() if line.startswith("| `x.depth`"))
+    assert "42.81 vs 42.82" in claim and "not measured" in claim and "11.71 vs 11.72: **fails**" in claim
+    assert "- `x.depth`, fast recipe: too few steps to tell" in text
     row = next(line for line in text.splitlines() if line.startswith("| `folder_x`"))
     assert "1,234" in row and "11.51" in row and "901 steps" in row
     assert any(line.startswith("| BM3D (published)") for line in text.splitlines())
