@@ -2,8 +2,9 @@
 """Evaluate the DN-ResNet CPU-budget runs (benchmarks/dnresnet_train.sh) on BSD68 / LIVE1.
 
 Writes benchmarks/results/dnresnet.json (rows: table, model, training, noise, dataset, psnr,
-ssim, steps, minutes, paper), dnresnet_depth.png (PSNR against depth) and dnresnet_noise.png
-(PSNR against noise level).  Each (model, noise) evaluation is kept in
+ssim, steps, minutes, paper), dnresnet_depth.png (PSNR against depth), dnresnet_noise.png
+(PSNR against noise level) and dnresnet_minutes.png (PSNR at sigma 25 against training
+minutes).  Each (model, noise) evaluation is kept in
 benchmarks/results/dnresnet_evaluations.json so a re-run only does what is new.
 
   python benchmarks/dnresnet_eval.py [--runs runs] [--limit N]
@@ -27,6 +28,7 @@ PAPER_BLIND = PAPER["psnr"]["DN-ResNet-13 blind"]
 PAPER_DSDN = PAPER["psnr"]["DS-DN-ResNet-13 blind"]
 PAPER_DSDN_OS = PAPER["psnr"]["DS-DN-ResNet-13 blind one-shot"]
 # DnCNN-3 on LIVE1 (Y), published; the paper's DN-ResNet has no LIVE1 JPEG table.
+REFERENCE_BM3D_S25 = reference("denoising")["BM3D"]["psnr"]["25"]
 JPEG_DNCNN3 = {f"jpeg:quality={q}": psnr for q, psnr in reference("denoising")["DnCNN-3"]["psnr"].items()}
 
 BLIND_NOISES = ["gaussian:sigma=15", "gaussian:sigma=25", "gaussian:sigma=50",
@@ -164,6 +166,25 @@ def plots(rows):
             ax.plot([25], [json.loads((refs / "bm3d-s25.json").read_text())["results"][0]["psnr"]], "k*",
                     ms=9, label="BM3D")
         _save(fig, ax, "Gaussian sigma (0-255)", "PSNR (dB), BSD68", "dnresnet_noise.png", legend_size=6)
+    # What each trained model cost: BSD68 sigma 25 against its training minutes, by recipe.
+    # (a cascade's shallower nets are on the way to its 13-layer one: only that one's minutes count)
+    timed = [r for r in rows if r["noise"] == "gaussian:sigma=25" and r.get("minutes") and r["table"] != "jpeg"
+             and not ("cascade" in r["model"] and "-13 " not in r["model"])]
+    timed = list({(r.get("recipe"), r["minutes"], r["psnr"]): r for r in reversed(timed)}.values())  # a run in two tables once
+    if timed:
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        for recipe, marker in (("paper", "o"), ("fast", "D")):
+            part = [r for r in timed if r.get("recipe", "paper") == recipe]
+            if part:
+                ax.plot([r["minutes"] for r in part], [r["psnr"] for r in part], marker, linestyle="none",
+                        label=f"{recipe} recipe", ms=5)
+                for r in part:
+                    ax.annotate(r["model"].replace("DN-ResNet", "DN").replace(" blind", "b"),
+                                (r["minutes"], r["psnr"]), fontsize=5, xytext=(3, 2), textcoords="offset points")
+        bm3d = REFERENCE_BM3D_S25
+        ax.axhline(bm3d, color="k", linestyle=":", label=f"BM3D {bm3d} (published, BSD68)")
+        _save(fig, ax, "training minutes of the run (this 2-core CPU)",
+              "PSNR (dB), BSD68 sigma 25", "dnresnet_minutes.png", legend_size=7)
 
 
 def main(argv=None):

@@ -260,7 +260,7 @@ def page_dnresnet(src: Sources):
                        [[r["model"], r.get("recipe", "paper"), f"`{r['training']}`", _budget(r),
                          noise_label(r["noise"]), pair(r["psnr"], r["ssim"]), num(dnresnet_paper(src, r))]
                         for r in jpeg])
-    lines += src.figures("dnresnet_depth.png", "dnresnet_noise.png")
+    lines += src.figures("dnresnet_depth.png", "dnresnet_noise.png", "dnresnet_minutes.png")
     return lines
 
 
