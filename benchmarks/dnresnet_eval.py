@@ -19,6 +19,8 @@ from pathlib import Path
 
 from _bench import RESULTS, ROOT, cached_evaluation, evaluate_cached, reference, run_budget, save_figure
 
+from kerasdenoise.data.discovery import shared_data_dir
+
 # The paper's numbers (PASCAL VOC 2010, Y channel; benchmarks/reference_numbers.json): Table 1
 # (non-blind, by depth) at sigma 25 with the 13-layer one-shot, and the Table 2 / 3 columns.
 PAPER = reference("dnresnet")
@@ -29,13 +31,16 @@ PAPER_DSDN = PAPER["psnr"]["DS-DN-ResNet-13 blind"]
 PAPER_DSDN_OS = PAPER["psnr"]["DS-DN-ResNet-13 blind one-shot"]
 # DnCNN-3 on LIVE1 (Y), published; the paper's DN-ResNet has no LIVE1 JPEG table.
 REFERENCE_BM3D_S25 = reference("denoising")["BM3D"]["psnr"]["25"]
-JPEG_DNCNN3 = {f"jpeg:quality={q}": psnr for q, psnr in reference("denoising")["DnCNN-3"]["psnr"].items()}
+# DnCNN-3's published JPEG numbers (Y) by test set.
+JPEG_DNCNN3 = {dataset: {f"jpeg:quality={q}": psnr for q, psnr in reference("denoising")[name]["psnr"].items()}
+               for dataset, name in (("LIVE1", "DnCNN-3"), ("classic5", "DnCNN-3 classic5"))}
 
 BLIND_NOISES = ["gaussian:sigma=15", "gaussian:sigma=25", "gaussian:sigma=50",
                 "poisson:peak=2", "poisson:peak=4", "poisson:peak=8"]
 # Table 3 rows at fewer levels: each BSD68 pass costs ~40 s of the 2-core CPU budget.
 DS_NOISES = ["gaussian:sigma=25", "gaussian:sigma=50", "poisson:peak=4"]
-JPEG_QUALITIES = ["jpeg:quality=10", "jpeg:quality=20"]
+JPEG_QUALITIES = ["jpeg:quality=10", "jpeg:quality=20", "jpeg:quality=30", "jpeg:quality=40"]
+JPEG_SETS = ("LIVE1", "classic5")
 
 
 # The runs of each recipe: the paper recipe's -cpu presets, the fast recipe's -fast presets.
@@ -73,12 +78,15 @@ def rows_to_run(runs: Path, recipe: str = "paper"):
         noises = DS_NOISES if table == "3" else BLIND_NOISES
         out.append((table, label, runs / name / "final.keras", runs / name, noises, "BSD68", "gray", paper))
     jpeg = runs / f"dnresnet-cascade-jpeg{suffix}"
-    out.append(("jpeg", "DN-ResNet-13 JPEG (q 10..40)", jpeg / "final.keras", jpeg,
-                JPEG_QUALITIES, "LIVE1", "y", JPEG_DNCNN3))
+    for dataset in JPEG_SETS:
+        out.append(("jpeg", "DN-ResNet-13 JPEG (q 10..40)", jpeg / "final.keras", jpeg,
+                    JPEG_QUALITIES, dataset, "y", JPEG_DNCNN3[dataset]))
     if recipe != "paper":
         return out
-    out.append(("jpeg", "decoded JPEG (no restoration)", "identity", None, JPEG_QUALITIES, "LIVE1", "y",
-                {}))
+    for dataset in JPEG_SETS:
+        out.append(("jpeg", "decoded JPEG (no restoration)", "identity", None, JPEG_QUALITIES, dataset, "y", {}))
+        out.append(("jpeg", "DnCNN-3 (official weights)", f"dncnn-official:{DNCNN3_WEIGHTS}", None,
+                    JPEG_QUALITIES, dataset, "y", JPEG_DNCNN3[dataset]))
     # The blind models at the -cpu-long budget (about an hour on one core), paper recipe.
     long_cascade = runs / "dnresnet-cascade-blind-cpu-long"
     for depth in (3, 5, 7, 9, 11, 13):
@@ -96,11 +104,31 @@ def rows_to_run(runs: Path, recipe: str = "paper"):
 CACHE = RESULTS / "dnresnet_evaluations.json"
 
 
+DNCNN3_WEIGHTS = Path(shared_data_dir() or ROOT / "../shared/data") / "reference_models/dncnn/DnCNN3.mat"
+
+
+# Tables whose rows carry the network's weights and MACs (Table 3 compares DS-DN-ResNet with the
+# DN-ResNet-13 of Table 2 on them).
+COSTED_TABLES = ("2", "3")
+
+
+def model_cost(model) -> dict:
+    """Weights (conv kernels, as the paper counts) and GMACs for a 480x640 image of a saved model."""
+    from kerasdenoise import models
+    from kerasdenoise.runtime import load_keras_model
+
+    cost = models.stats(load_keras_model(model), (480, 640))
+    return {"weights": cost["weights"], "gmacs_480x640": round(cost["macs"] / 1e9, 2)}
+
+
 def evaluate_row(model, run_dir, noise, dataset, color, limit):
     """The evaluation of (model, noise, set), kept in one JSON file so a re-run only evaluates
     what is new and keeps the rows whose run directory is gone; ``None`` for a model file that
     neither exists nor was evaluated before."""
     model = str(model)
+    if model.startswith("dncnn-official:"):  # published weights, no run of ours: always measurable
+        return evaluate_cached(CACHE, f"dncnn-official/{Path(model).stem}", model, dataset, noise, color,
+                               limit=limit, progress=True)
     key = "identity" if model == "identity" else f"{Path(model).parent.name}/{Path(model).stem}"
     # the key of the same evaluation in the cache's first format (a whole evaluate() report)
     legacy = f"{Path(model).parent.name}_{Path(model).stem}_{dataset}_{color}_{noise}_{limit}"
@@ -196,6 +224,9 @@ def main(argv=None):
     # runs/ is not committed: budgets of runs evaluated earlier come from the previous result file
     previous = json.loads((RESULTS / "dnresnet.json").read_text())["rows"] if (RESULTS / "dnresnet.json").exists() else []
     old_budget = {(r["training"], r["noise"]): (r["steps"], r["minutes"]) for r in previous}
+    old_cost = {(r["training"], r["model"]): {k: r[k] for k in ("weights", "gmacs_480x640") if k in r}
+                for r in previous}
+    costs = {}
     planned = [(recipe, row) for recipe in RECIPE_SUFFIX for row in rows_to_run(Path(args.runs), recipe)]
     for recipe, (table, label, model, run_dir, noises, dataset, color, paper) in planned:
         have_model = model == "identity" or Path(model).exists()
@@ -217,6 +248,10 @@ def main(argv=None):
                          "psnr": result["psnr"], "ssim": result["ssim"],
                          "psnr_input": result["psnr_input"], "n_images": result["images"],
                          "steps": steps, "minutes": minutes, "paper": paper.get(noise)})
+            if table in COSTED_TABLES and run_dir is not None:
+                if have_model and model not in costs:
+                    costs[model] = model_cost(model)
+                rows[-1].update(costs.get(model) or old_cost.get((run_dir.name, label), {}))
             print(f"{label:45s} {noise:22s} {result['psnr']:.2f} dB / {result['ssim']:.4f}")
     out = {"command": "python " + " ".join(["benchmarks/dnresnet_eval.py", *(argv or sys.argv[1:])]),
            "protocol": "tools/evaluate.py protocol: fixed seed 0, noise not clipped, output clipped, "

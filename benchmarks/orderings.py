@@ -50,12 +50,12 @@ def _rows(name: str) -> list:
     return json.loads(path.read_text())["rows"] if path.exists() else []
 
 
-def dnresnet(table: str, model: str, noise: str) -> Callable[[str], Optional[Value]]:
+def dnresnet(table: str, model: str, noise: str, dataset: str = "BSD68") -> Callable[[str], Optional[Value]]:
     """A row of ``dnresnet.json`` (``dnresnet_eval.py``) for the recipe asked."""
 
     def find(recipe):
         for row in _rows("dnresnet.json"):
-            if (row["table"], row["model"], row["noise"]) == (table, model, noise) \
+            if (row["table"], row["model"], row["noise"], row["dataset"]) == (table, model, noise, dataset) \
                     and row.get("recipe", "paper") in (recipe, "-"):
                 return Value(row["psnr"], row.get("minutes"), f"dnresnet.json: {row['training']}")
         return None
@@ -181,8 +181,8 @@ CLAIMS = (
                  DN3 + ("DS-DN-ResNet-13 blind one-shot", "gaussian:sigma=25")),
           paper_note="Table 3 (VOC), sigma 25"),
     Claim("dnresnet.jpeg", "DN-ResNet-13, LIVE1 q10", "decoded JPEG, LIVE1 q10", 1.5,
-          ((dnresnet("jpeg", "DN-ResNet-13 JPEG (q 10..40)", "jpeg:quality=10"),
-            dnresnet("jpeg", "decoded JPEG (no restoration)", "jpeg:quality=10")),),
+          ((dnresnet("jpeg", "DN-ResNet-13 JPEG (q 10..40)", "jpeg:quality=10", "LIVE1"),
+            dnresnet("jpeg", "decoded JPEG (no restoration)", "jpeg:quality=10", "LIVE1")),),
           "dnresnet-cascade-jpeg-fast",
           paper=(("denoising", "DnCNN-3", "psnr", "10"), ("denoising", "JPEG", "psnr", "10")),
           paper_note="the DN-ResNet paper has no LIVE1 table: DnCNN-3 (published) against the decoded JPEG"),

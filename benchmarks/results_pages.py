@@ -198,7 +198,9 @@ def dnresnet_paper(src: Sources, row: dict):
         key = f"{depth}-oneshot" if "one-shot" in label else depth
         return paper["depth_gaussian_sigma25"]["psnr"].get(key) if row["noise"] == "gaussian:sigma=25" else None
     if row["table"] == "jpeg":
-        return src.published("DnCNN-3", row["noise"]) if row["training"] != "-" else None
+        name = "DnCNN-3" if row["dataset"] == "LIVE1" else f"DnCNN-3 {row['dataset']}"
+        known = name in src.reference["denoising"] and "decoded" not in label
+        return src.published(name, row["noise"]) if known else None
     series = dnresnet_series(row)
     return paper["psnr"].get(series, {}).get(row["noise"]) if series else None
 
@@ -239,27 +241,36 @@ def page_dnresnet(src: Sources):
             groups.setdefault(f"{r['model']}, {r.get('recipe', 'paper')} recipe", []).append(r)
         body = [["noisy input", "", *[num(next(r["psnr_input"] for r in part if r["noise"] == n)) for n in noises]]]
         papers = {}
+        costed = any("weights" in r for r in part)
+        if costed:
+            body[0].insert(2, "")
         for model, group in groups.items():
             by_noise = {r["noise"]: r for r in group}
             runs = {r["training"]: _budget(r) for r in group}
+            cost = next((f"{r['weights']:,} / {num(r['gmacs_480x640'])}" for r in group if "weights" in r), "-")
             body.append([model, "; ".join(f"`{run}`, {budget}" for run, budget in runs.items()),
+                         *([cost] if costed else []),
                          *[pair(by_noise[n]["psnr"], by_noise[n]["ssim"]) if n in by_noise else "-"
                            for n in noises]])
             for r in group:
                 if dnresnet_paper(src, r) is not None:
                     papers.setdefault(dnresnet_series(r), {})[r["noise"]] = dnresnet_paper(src, r)
         for series, by_noise in papers.items():
-            body.append([f"paper: {series}", paper["set"], *[num(by_noise.get(n)) for n in noises]])
-        lines += [f"## {title}", "", "PSNR (dB) / SSIM on BSD68 gray:", ""]
-        lines += table(["model", "training, budget", *[noise_label(n) for n in noises]], body)
+            body.append([f"paper: {series}", paper["set"], *([""] if costed else []),
+                         *[num(by_noise.get(n)) for n in noises]])
+        lines += [f"## {title}", "", "PSNR (dB) / SSIM on BSD68 gray"
+                  + ("; weights (conv kernels) / GMACs for a 480x640 image:" if costed else ":"), ""]
+        lines += table(["model", "training, budget", *(["weights / GMACs"] if costed else []),
+                        *[noise_label(n) for n in noises]], body)
     jpeg = [r for r in rows if r["table"] == "jpeg"]
     if jpeg:
-        lines += ["## JPEG deblocking, LIVE1 Y", ""]
-        lines += table(["model", "recipe", "training", "budget", "quality", "ours: PSNR / SSIM",
+        lines += ["## JPEG deblocking, LIVE1 and classic5 (Y)", ""]
+        lines += table(["model", "recipe", "training", "budget", "set", "quality", "ours: PSNR / SSIM",
                         "DnCNN-3 (published)"],
-                       [[r["model"], r.get("recipe", "paper"), f"`{r['training']}`", _budget(r),
+                       [[r["model"], r.get("recipe", "paper"), f"`{r['training']}`", _budget(r), r["dataset"],
                          noise_label(r["noise"]), pair(r["psnr"], r["ssim"]), num(dnresnet_paper(src, r))]
-                        for r in jpeg])
+                        for r in sorted(jpeg, key=lambda r: (r["dataset"] != "LIVE1", r["model"], r.get("recipe", ""),
+                                                             noise_order(r["noise"])))])
     lines += src.figures("dnresnet_depth.png", "dnresnet_noise.png", "dnresnet_minutes.png")
     return lines
 

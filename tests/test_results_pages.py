@@ -88,7 +88,7 @@ RESULTS = {
         {"table": "3", "model": "DS-DN-ResNet-13 blind (one-shot, DS-DN-os)", "training": "run-c",
          "noise": "gaussian:sigma=50", "psnr": 11.13, "ssim": 0.53, "psnr_input": 9.2, **_run(503, 7.5)},
         {"table": "jpeg", "model": "DN-ResNet-13 JPEG", "training": "run-d", "noise": "jpeg:quality=10",
-         "psnr": 11.14, "ssim": 0.54, "psnr_input": 9.3, **_run(504, 8.5)}]},
+         "dataset": "LIVE1", "psnr": 11.14, "ssim": 0.54, "psnr_input": 9.3, **_run(504, 8.5)}]},
     "resunet.json": {"command": "python benchmarks/resunet.py", "rows": [
         {"task": "denoise", "model": "input", "sigma": 25.5, "psnr": 11.21, "ssim": 0.4},
         {"task": "denoise", "model": "unet", "sigma": 25.5, "psnr": 11.22, "ssim": 0.41, **_run(601, 1.5)},
