@@ -617,6 +617,8 @@ def readme_claims_table(src: Sources):
             if entries.get(recipe, {}).get("why"):
                 notes.append(f"- `{claim_id}`, {recipe} recipe: {entries[recipe]['why']}")
     lines = table(["claim", "left vs right", "paper", "paper recipe (ours)", "fast recipe (ours)"], body)
+    lines += [f"{recipe.capitalize()} recipe: {note}" for recipe, note in data.get("recipe_notes", {}).items()]
+    lines += [""] if data.get("recipe_notes") else []
     if notes:
         lines += ["Why the failing claims fail, and what would settle them:", "", *notes, ""]
     return lines
@@ -799,8 +801,10 @@ def page_claims(src: Sources):
                        [[f"`{i}`", " vs ".join(num(v) for v in c["paper_values"]) if c.get("paper_values") else "-",
                          c["paper_note"]] for i, c in papers.items()])
     why = [c for c in data["claims"] if c.get("why")]
-    if why:
+    if why or data.get("recipe_notes"):
         lines += ["## Why the failing claims fail", ""]
+        lines += [f"{recipe.capitalize()} recipe: {note}" for recipe, note in data.get("recipe_notes", {}).items()]
+        lines += [""]
         lines += [f"- `{c['id']}`, {c['recipe']} recipe: {c['why']}" for c in why] + [""]
     return lines
 
