@@ -263,8 +263,8 @@ def main(argv=None):
         "recipe": top_config.recipe,
         "feature_distance": f"VGG-feature distance (lower = closer): {features.description}",
         "budget": (f"{budgets[0]['steps']} + {budgets[1]['steps']} steps (phase 1 + 2), "
-                   f"{budgets[0]['minutes']} + {budgets[1]['minutes']} min on 1 CPU thread of a shared "
-                   f"2-core machine; 8 blocks x 32 filters, 48x48 crops, batch 16 (paper: {paper['steps']} "
+                   f"{budgets[0]['minutes']} + {budgets[1]['minutes']} min of the shared 2-core machine; "
+                   f"8 blocks x 32 filters, 48x48 crops, batch 16 (paper: {paper['steps']} "
                    f"steps, {paper['network']}, {paper['crop']}){cut}"),
         "training": f"CBSD432 (paper: {paper['data']})",
         "content_loss": f"VGG19 content loss: {content_label}",
