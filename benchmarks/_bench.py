@@ -151,7 +151,10 @@ def evaluate_cached(cache, key: str, model_spec: str, test_dir: str, noise: str,
     images = image_set(test_dir)
     if limit:
         images.items = images.items[:limit]
-    report = evaluate(load_denoiser(model_spec, tile=tile), images, [noise], color=color,
+    # Result files name models relative to the repository root; load them from any working directory.
+    rooted = ROOT / model_spec
+    spec = str(rooted) if not Path(model_spec).is_absolute() and rooted.exists() else model_spec
+    report = evaluate(load_denoiser(spec, tile=tile), images, [noise], color=color,
                       progress=progress, save_images=save_images)
     entry = {**summarize(report), "model": model_spec,
              "dataset": f"{test_dir}[:{limit}]" if limit else test_dir}
