@@ -52,7 +52,7 @@ from _bench import RESULTS, ROOT, evaluate_cached, reference, run_budget, save_f
 
 from kerasdenoise.training.configs import get_preset  # noqa: E402
 from kerasdenoise.training.presets.resunet import (  # noqa: E402
-    CPU_STEPS, FAST_STEPS, LPER_SIGMA, SIGMAS, preset_name)
+    CPU_STEPS, FAST_LPER_STEPS, FAST_STEPS, LPER_SIGMA, SIGMAS, preset_name)
 
 TASKS = ("denoise", "deblur")
 MODELS = ("unet", "resunet", "resunet-lper")
@@ -212,7 +212,8 @@ def fast_section(train: bool) -> dict:
                             "margin_db": round(gap, 3), "met": gap > 0,
                             "paper_margin_db": round(PAPER[task]["resunet"][25.5] - PAPER[task]["unet"][25.5], 3)})
     return {"label": (f"fast recipe at CPU budget: resunet-fast-* presets, the paper's 64 base filters, "
-                      f"{FAST_STEPS} steps of 16 48x48 patches each, one run at a time on the 2-core machine"),
+                      f"{FAST_STEPS} steps of 16 48x48 patches each ({FAST_LPER_STEPS} with the joint loss, whose VGG16 "
+                      f"adds about a quarter to a step: about the same minutes), one run at a time on the 2-core machine"),
             "command": "python benchmarks/resunet.py --fast",
             "perceptual_loss": PERCEPTUAL_LABEL, "rows": rows, "targets": targets}
 
