@@ -154,7 +154,8 @@ RECIPE_NOTES = {
               "N(0, 0.001) weights at Adam 1e-4, 'valid' patches); with that recipe even DS-DN-ResNet-13 needs "
               "30 minutes to reach 27.3 dB at sigma 25 (benchmarks/results/recipe.json), and the paper trains "
               "30,000 steps per cascade stage on a GPU: these rows show the recipe's start, not the papers' "
-              "orderings."),
+              "orderings. The ResUNet paper recipe ran at 16 base filters only (400 steps; docs/results/resunet.md), "
+              "so the 64-filter claims have no paper-recipe row."),
 }
 WHY = {
     ("dnresnet.bm3d", "paper"): "3.3 minutes of the paper recipe; the fast recipe holds the claim in 19 minutes.",
