@@ -213,7 +213,7 @@ def fast_section(train: bool) -> dict:
                             "paper_margin_db": round(PAPER[task]["resunet"][25.5] - PAPER[task]["unet"][25.5], 3)})
     return {"label": (f"fast recipe at CPU budget: resunet-fast-* presets, the paper's 64 base filters, "
                       f"{FAST_STEPS} steps of 16 48x48 patches each ({FAST_LPER_STEPS} with the joint loss, whose VGG16 "
-                      f"adds about a quarter to a step: about the same minutes), one run at a time on the 2-core machine"),
+                      f"adds 10-15 % to a step: near the same minutes), one run at a time on the 2-core machine"),
             "command": "python benchmarks/resunet.py --fast",
             "perceptual_loss": PERCEPTUAL_LABEL, "rows": rows, "targets": targets}
 

@@ -5,7 +5,7 @@ Names: ``resunet-{scale}-{task}-{model}-s{sigma}``
 * ``scale``: ``paper`` (the paper's setting), ``cpu`` (a few hundred steps of a 16-filter net
   for the 2-core reference machine: a smoke-scale reproduction, far below the paper's PSNR) or
   ``fast`` (the paper's 64-filter nets with the fast recipe, :data:`FAST_STEPS` steps, or
-  :data:`FAST_LPER_STEPS` with the joint loss: 25-30 minutes of the 2-core machine each; sigma
+  :data:`FAST_LPER_STEPS` with the joint loss: 18-30 minutes of the 2-core machine each; sigma
   25.5 only).
 * ``task``: ``denoise`` (Gaussian noise, Table 1) or ``deblur`` (MNIST-digit blur, then the same
   Gaussian noise, Table 2).
@@ -64,11 +64,11 @@ DEBLUR_SPEC = "blur:kernel=mnist,size=7,digit=first,boundary=symmetric+gaussian:
 LEARNING_RATES = {"denoise": 1e-3, "deblur": 5e-4}
 PAPER_STEPS = {"denoise": 7000, "deblur": 4700}
 CPU_STEPS = 400
-# fast: the 64-filter nets cost 0.7-1 M multiply-adds a pixel (5-6x DN-ResNet-13), so a step of
-# 16 48x48 patches takes ~1 s here; 1,000 steps stay within the issue's 30 minutes a model.
+# fast: the 64-filter nets cost 0.7-1 M multiply-adds a pixel (5-6x DN-ResNet-13); a step of 16
+# 48x48 patches took 1.1-1.8 s here, so 1,000 steps stay within the issue's 30 minutes a model.
 FAST_STEPS = 1000
-# The joint loss also runs VGG16 (to relu3_3) on output and target, about a quarter more per step
-# than the ResUNet alone: 750 steps keep it within the 30 minutes, the minutes of the MSE run.
+# The joint loss also runs VGG16 (to relu3_3) on output and target: 10-15 % more per step than the
+# ResUNet alone (measured); 750 steps keep it within the 30 minutes, near the MSE run's minutes.
 FAST_LPER_STEPS = 750
 FAST_FIELDS = dict(recipe="fast", augment=True, patch_size=48, batch_size=16, clipnorm=1.0)
 PERCEPTUAL_LAYERS = ["block1_conv2", "block2_conv2", "block3_conv3"]
