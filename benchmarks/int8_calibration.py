@@ -8,8 +8,9 @@ evaluation protocol of ``tools/evaluate.py`` (seed 0), for each calibration nois
   python benchmarks/int8_calibration.py dnresnet13_blind "gaussian:sigma=0..55|gaussian:sigma=0..55|gaussian:sigma=0..25" "gaussian:sigma=0..40"
   python benchmarks/int8_calibration.py color_blind gaussian:sigma=0..40 --float-layers "" --float-layers residual_add
 
-Prints one line per mix and writes ``benchmarks/results/int8_calibration_<model>.json``
-(evaluations cached by file content in ``int8_calibration_evaluations.json``).
+Prints one line per mix and layer set and adds them to ``benchmarks/results/int8_calibration_<model>.json``
+(a row measured again replaces the old one; each run's command is listed there; evaluations are
+cached by file content in ``int8_calibration_evaluations.json``).
 The converter sets activation ranges from the calibration minima and maxima: high-sigma
 patches widen them, which costs low-sigma precision; too narrow a mix clips at high sigma.
 """
@@ -68,11 +69,19 @@ def main(argv=None):
             print(mix, count, list(layers), loss, flush=True)
     quoted = " ".join(f'"{a}"' if ("|" in a or not a) else a for a in [
         args.model, *args.mixes, *[f"--float-layers={t}" for t in (args.float_layers or [])]])
-    (RESULTS / f"int8_calibration_{args.model}.json").write_text(json.dumps({
-        "command": f"python benchmarks/int8_calibration.py {quoted}",
+    out = RESULTS / f"int8_calibration_{args.model}.json"
+    float32 = {str(s): round(v, 3) for s, v in base.items()}
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    if previous.get("float32") != float32:  # another model under that name: start over
+        previous = {}
+    commands = [c for c in previous.get("commands", [previous.get("command")]) if c]
+    key = lambda row: (row["calibration_noise"], row["patches"], tuple(row["float_layers"]))  # noqa: E731
+    kept = [r for r in previous.get("results", []) if key(r) not in {key(n) for n in rows}]
+    out.write_text(json.dumps({
+        "commands": commands + [f"python benchmarks/int8_calibration.py {quoted}"],
         "model": f"exported_models/{args.model}/model.keras",
         "test": f"{test_set}, first {IMAGES} images, tools/evaluate.py protocol, seed 0",
-        "float32": {str(s): round(v, 3) for s, v in base.items()}, "results": rows}, indent=2))
+        "float32": float32, "results": kept + rows}, indent=2))
 
 
 if __name__ == "__main__":
