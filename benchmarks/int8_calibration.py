@@ -77,8 +77,9 @@ def main(argv=None):
     commands = [c for c in previous.get("commands", [previous.get("command")]) if c]
     key = lambda row: (row["calibration_noise"], row["patches"], tuple(row["float_layers"]))  # noqa: E731
     kept = [r for r in previous.get("results", []) if key(r) not in {key(n) for n in rows}]
+    command = f"python benchmarks/int8_calibration.py {quoted}"
     out.write_text(json.dumps({
-        "commands": commands + [f"python benchmarks/int8_calibration.py {quoted}"],
+        "commands": [c for c in commands if c != command] + [command],
         "model": f"exported_models/{args.model}/model.keras",
         "test": f"{test_set}, first {IMAGES} images, tools/evaluate.py protocol, seed 0",
         "float32": float32, "results": kept + rows}, indent=2))
