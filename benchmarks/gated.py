@@ -4,6 +4,7 @@
   export TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 TF_CPP_MIN_LOG_LEVEL=3
   python benchmarks/gated.py
   python benchmarks/gated.py --fast    # only the fast-recipe pair (gated-fast-dsc / -nodsc)
+  python benchmarks/gated.py --baselines   # only the median filter and CBM3D on the same noise
 
 Resumable: finished runs (``runs/<preset>/final.keras``), cached evaluations and finished
 sections of ``benchmarks/results/gated.json`` are reused, an interrupted run is resumed.  Steps:
@@ -25,6 +26,8 @@ sections of ``benchmarks/results/gated.json`` are reused, an interrupted run is 
 6. (``--fast``) the pair of step 1 with the fast recipe (``gated-fast-dsc`` / ``gated-fast-nodsc``:
    residual output from the identity, He init, Adam with warm-up and cosine decay, flips /
    rotations; same data, seed and steps), its curves beside the paper-recipe ones.
+7. (``--baselines``) classical denoisers on CBSD68 with the same noise: a 3x3 median filter and
+   CBM3D told the Gaussian part's sigma (~12 s an image here).
 
 Budget measured on the shared 2-core machine (1 thread per run, the two denoiser runs side by
 side, with other jobs sharing the cores): about 14 min per denoiser run, 2.6 min for the
@@ -295,6 +298,21 @@ def plot_transfer(results):
     save_figure(fig, RESULTS / "gated_transfer.png", dpi=120)
 
 
+# Classical baselines for the gated models' noise: the median filter (impulses) and CBM3D told the
+# Gaussian part's level (it models no impulses).
+BASELINES = (("median:3", "3x3 median filter"), ("bm3d:sigma=25", "CBM3D told sigma 25"))
+
+
+def baselines(results):
+    rows = []
+    for spec, label in BASELINES:
+        evaluation = evaluate_cached(EVAL_CACHE, spec, spec, TEST_SET, _noise(), "rgb", progress=True)
+        rows.append({"model": spec, "label": label, "noise": _noise(), "cbsd68": evaluation,
+                     "command": f"python tools/evaluate.py --model {spec} --test-dir {TEST_SET} "
+                                f"--noise '{_noise()}' --color rgb --seed 0"})
+    results["baselines"] = rows
+
+
 def pair_summary(rows) -> dict:
     """Final MSEs, CBSD68 PSNRs and the "falls earlier" measure of a (DSC, no connections) pair:
     the first step where each training curve reaches the no-connection run's final training MSE."""
@@ -334,9 +352,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fast", action="store_true",
                         help="only the fast-recipe pair (step 6); the other sections stay as they are")
+    parser.add_argument("--baselines", action="store_true",
+                        help="only the median-filter and CBM3D rows; the other sections stay as they are")
     args = parser.parse_args(argv)
     matplotlib.use("Agg")
     results = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {}
+    if args.baselines:
+        baselines(results)
+        OUT_JSON.write_text(json.dumps(results, indent=2))
+        return
     if args.fast:
         train_denoisers(results, "fast")
         plot_curves(results)

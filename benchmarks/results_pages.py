@@ -431,6 +431,23 @@ def _gated_pair(data: dict, denoisers: list, summary: dict, paper: dict, title: 
     return lines
 
 
+def _gated_baselines(data: dict) -> list[str]:
+    """Classical denoisers on the gated models' noise, beside the trained models."""
+    rows = data.get("baselines", [])
+    if not rows:
+        return []
+    noise = rows[0]["noise"]
+    body = [[f"{r['label']} (`{r['model']}`)", "-", pair(r["cbsd68"]["psnr"], r["cbsd68"]["ssim"])] for r in rows]
+    for key, recipe in (("denoisers", "paper recipe"), ("denoisers_fast", "fast recipe")):
+        body += [[d["label"] if recipe in d["label"] else f"{d['label']}, {recipe}",
+                  f"{d['steps']} steps, {num(d['minutes'], 1)} min",
+                  pair(d["cbsd68"]["psnr"], d["cbsd68"]["ssim"])]
+                 for d in data.get(key, []) if d["noise"] == noise]
+    return ([f"## Beside classical denoisers: CBSD68, `{noise}`", ""]
+            + table(["denoiser", "training budget", "CBSD68 PSNR / SSIM"], body)
+            + ["Commands: " + "; ".join(f"`{r['command']}`" for r in rows) + ".", ""])
+
+
 def page_gated(src: Sources):
     data = src.load("gated.json")
     if data is None:
@@ -443,6 +460,7 @@ def page_gated(src: Sources):
     for key, recipe_summary, title in (("denoisers", summary, "paper recipe"),
                                        ("denoisers_fast", summary.get("fast", {}), "fast recipe")):
         lines += _gated_pair(data, data.get(key, []), recipe_summary, paper, title)
+    lines += _gated_baselines(data)
     body = []
     if "classifier" in data:
         c = data["classifier"]

@@ -596,3 +596,26 @@ def test_train_missing_data_fails_before_a_run_folder(tools, capsys, tmp_path):
         tools["train"].main(["--config", "demo", "--data-dir", str(tmp_path / "no_photos"),
                              "--out", str(out), "--quiet"])
     assert "no_photos" in capsys.readouterr().err and not out.exists()
+
+
+def test_median_filter_removes_isolated_impulses_and_checks_its_size():
+    image = np.full((24, 24, 3), 0.5, np.float32)
+    image[5, 5] = 1.0
+    image[9, 12, 1] = 0.0
+    assert np.abs(load_denoiser("median")(image) - 0.5).max() < 1e-6
+    assert load_denoiser("median:5").name == "median:5"
+    for bad in ("median:4", "median:three"):
+        with pytest.raises(ValueError, match="3, 5"):
+            load_denoiser(bad)
+
+
+def test_bm3d_with_a_fixed_sigma_needs_no_noise_level(tools, capsys, inputs, tmp_path):
+    pytest.importorskip("bm3d")
+    for bad in ("bm3d:sigma=0", "bm3d:level=25", "bm3d:sigma=x"):
+        with pytest.raises(ValueError, match="bm3d:sigma=S"):
+            load_denoiser(bad)
+    denoiser = load_denoiser("bm3d:sigma=25")
+    denoiser.set_noise("gaussian:sigma=25+saltpepper:amount=0.05")  # not one Gaussian: kept at 25
+    assert denoiser.sigma == 25 and not denoiser.uses_noise
+    code, _, err = run_denoise(tools, capsys, inputs, "--model", "bm3d:sigma=25", "-o", tmp_path / "out")
+    assert code == 0, err

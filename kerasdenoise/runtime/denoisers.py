@@ -213,6 +213,26 @@ class IdentityDenoiser(Denoiser):
         return image
 
 
+class MedianDenoiser(Denoiser):
+    """A k x k median filter on each channel (OpenCV): the classical baseline for impulse
+    (salt-and-pepper) noise.  ``size``: 3 or 5 (OpenCV filters float images only at those)."""
+
+    SIZES = (3, 5)
+
+    def __init__(self, size: int = 3):
+        if size not in self.SIZES:
+            raise ValueError(f"median filter size {size!r}: valid sizes are {', '.join(map(str, self.SIZES))}")
+        super().__init__(f"median:{size}", None)
+        self.size = size
+
+    def _denoise(self, image):
+        import cv2
+
+        planes = [cv2.medianBlur(np.ascontiguousarray(image[..., c], np.float32), self.size)
+                  for c in range(image.shape[2])]
+        return np.stack(planes, axis=-1)
+
+
 class NetworkDenoiser(Denoiser):
     """A network run on one ``[1, h, w, C]`` batch at a time through :func:`tiled_apply`.
 
@@ -329,13 +349,15 @@ class BM3DDenoiser(Denoiser):
     """BM3D (gray) / CBM3D (color) from the ``bm3d`` package; needs the Gaussian noise sigma.
 
     ``sigma`` is on the 0-255 scale; pass it, or call ``set_noise('gaussian:sigma=25')``.
+    ``fixed_sigma``: the level given by the spec (``bm3d:sigma=25``), kept whatever the noise
+    spec: BM3D as a baseline for noise that is not one Gaussian (told its Gaussian part).
     """
 
     uses_noise = True
     gray_plane_for_gray_rgb = True  # BM3D, not CBM3D, for a gray image stored as RGB
 
-    def __init__(self, sigma: Optional[float] = None):
-        super().__init__("bm3d", None)
+    def __init__(self, sigma: Optional[float] = None, fixed_sigma: Optional[float] = None):
+        super().__init__("bm3d" if fixed_sigma is None else f"bm3d:sigma={fixed_sigma:g}", None)
         try:
             import bm3d  # noqa: F401
         except ImportError as err:
@@ -343,9 +365,13 @@ class BM3DDenoiser(Denoiser):
                 "the 'bm3d' denoiser needs the bm3d package: pip install 'kerasdenoise[bm3d]' "
                 "(or pip install bm3d)"
             ) from err
-        self.sigma = sigma
+        self.sigma = sigma if fixed_sigma is None else fixed_sigma
+        self.fixed_sigma = fixed_sigma
+        self.uses_noise = fixed_sigma is None
 
     def set_noise(self, spec: Optional[str]) -> None:
+        if self.fixed_sigma is not None:
+            return
         if spec is None:
             self.sigma = None
             return

@@ -7,6 +7,8 @@ A SPEC is one of (see :data:`SPEC_FORMS`)::
     exported/x.tflite             a TFLite flat buffer, run with ai-edge-litert
     dncnn-official:PATH.mat       the official DnCNN MatConvNet weights (see models.dncnn)
     bm3d                          BM3D / CBM3D (the ``bm3d`` package); needs the noise level
+    bm3d:sigma=S                  BM3D / CBM3D told sigma S (0-255) whatever the noise spec
+    median, median:K              K x K median filter per channel (K 3 or 5; default 3)
     identity                      returns its input (a baseline: the PSNR of the noisy image)
     shipped                       the shipped blind models (exported_models/): the gray one for
                                   gray images, the color one for color images
@@ -20,7 +22,9 @@ from typing import Optional
 from kerasdenoise.runtime.backends import (
     denoiser_from_keras, load_keras_file, load_saved_model, load_tflite,
 )
-from kerasdenoise.runtime.denoisers import BM3DDenoiser, ByChannelsDenoiser, Denoiser, IdentityDenoiser
+from kerasdenoise.runtime.denoisers import (
+    BM3DDenoiser, ByChannelsDenoiser, Denoiser, IdentityDenoiser, MedianDenoiser,
+)
 
 SPEC_FORMS = (
     "PATH.keras (Keras model file; .h5 also read)",
@@ -28,6 +32,8 @@ SPEC_FORMS = (
     "PATH.tflite (TFLite model)",
     "dncnn-official:PATH.mat (official DnCNN MatConvNet weights)",
     "bm3d (BM3D / CBM3D; the noise level comes from the noise spec)",
+    "bm3d:sigma=S (BM3D / CBM3D told sigma S on the 0-255 scale)",
+    "median or median:K (K x K median filter, K 3 or 5)",
     "identity (returns the input)",
     "shipped (the shipped gray / color models, chosen by the image) or shipped:NAME",
 )
@@ -83,6 +89,21 @@ def load_denoiser(spec: str, tile: int = 512, overlap: int = 32) -> Denoiser:
         return IdentityDenoiser()
     if lowered == "bm3d":
         return BM3DDenoiser()
+    if lowered.startswith("bm3d:"):
+        key, _, value = lowered[5:].partition("=")
+        try:
+            sigma = float(value)
+        except ValueError:
+            sigma = None
+        if key.strip() != "sigma" or sigma is None or sigma <= 0:
+            raise ValueError(f"model spec {text!r}: write bm3d:sigma=S with S > 0 on the 0-255 scale")
+        return BM3DDenoiser(fixed_sigma=sigma)
+    if lowered == "median" or lowered.startswith("median:"):
+        size = lowered.split(":", 1)[1].strip() if ":" in lowered else "3"
+        if not size.isdigit():
+            raise ValueError(f"model spec {text!r}: write median or median:K with K one of "
+                             f"{', '.join(map(str, MedianDenoiser.SIZES))}")
+        return MedianDenoiser(int(size))
     if lowered == "shipped" or lowered.startswith("shipped:"):
         return _load_shipped(text.split(":", 1)[1].strip() if ":" in text else None, tile, overlap)
     if lowered.startswith("dncnn-official:"):
