@@ -304,13 +304,13 @@ BASELINES = (("median:3", "3x3 median filter"), ("bm3d:sigma=25", "CBM3D told si
 
 
 def baselines(results):
-    rows = []
-    for spec, label in BASELINES:
-        evaluation = evaluate_cached(EVAL_CACHE, spec, spec, TEST_SET, _noise(), "rgb", progress=True)
-        rows.append({"model": spec, "label": label, "noise": _noise(), "cbsd68": evaluation,
-                     "command": f"python tools/evaluate.py --model {spec} --test-dir {TEST_SET} "
-                                f"--noise '{_noise()}' --color rgb --seed 0"})
-    results["baselines"] = rows
+    noise = _noise()
+    results["baselines"] = [
+        {"model": spec, "label": label, "noise": noise,
+         "cbsd68": evaluate_cached(EVAL_CACHE, spec, spec, TEST_SET, noise, "rgb", progress=True),
+         "command": f"python tools/evaluate.py --model {spec} --test-dir {TEST_SET} --noise '{noise}' "
+                    "--color rgb --seed 0"}
+        for spec, label in BASELINES]
 
 
 def pair_summary(rows) -> dict:
