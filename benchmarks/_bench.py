@@ -71,6 +71,39 @@ def train_preset(preset: str, out=None, overrides=(), threads=None) -> Path:
     return out
 
 
+def train_side_by_side(runs: dict, minutes: float | None = None) -> None:
+    """Train ``{name: (preset, out, overrides)}`` at the same time, one thread each (one core
+    apiece of the 2-core machine, so whatever else it does slows all alike).  With ``minutes``,
+    runs still going after that much wall-clock time are stopped (SIGTERM: a checkpoint at the
+    batch boundary); a run that ended sooner is left as it is.  Interrupted, the next call
+    resumes them (a finished run is left alone)."""
+    import signal
+    import time
+
+    processes = {}
+    for name, (preset, out, overrides) in runs.items():
+        out = Path(out)
+        if (out / "final.keras").exists():
+            continue
+        command = [sys.executable, "-m", "kerasdenoise.cli.train", "--config", preset,
+                   "--out", str(out), "--threads", "1", "--quiet"]
+        for item in overrides:
+            command += ["--set", item]
+        if out.exists():
+            command.append("--resume")
+        print("$", " ".join(command[1:]), flush=True)
+        processes[name] = subprocess.Popen(command, cwd=ROOT)
+    deadline = None if minutes is None else time.time() + minutes * 60
+    while any(p.poll() is None for p in processes.values()) and (deadline is None or time.time() < deadline):
+        time.sleep(5)
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for name, process in processes.items():
+        if process.wait() != 0 and deadline is None:
+            raise SystemExit(f"training {name} ({runs[name][0]}) failed with exit code {process.returncode}")
+
+
 def run_budget(run_dir) -> dict:
     """``{"steps", "minutes"}`` of a finished run: its run_info.json, or the sum over stages
     (their stages.json, which counts a stage's preparation such as block distillation)."""

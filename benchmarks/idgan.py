@@ -9,6 +9,7 @@ Fig. 2.
   python benchmarks/idgan.py --baselines-only   # only the rows that need no training (run beside it)
   python benchmarks/idgan.py --phase2-steps N   # phase 2 cut at N steps (see below)
   python benchmarks/idgan.py --preset idgan-fast-s25 --no-baselines   # the fast recipe's run
+  python benchmarks/idgan.py --preset idgan-fast-s15 --no-cbm3d       # ... at sigma 15 (-s50: 50), beside CDnCNN-B
 
 Trains the preset ``idgan-cpu-s25`` into ``runs/idgan-cpu-s25`` (through ``tools/train.py``:
 an interrupted run is resumed, a finished one reused).  Phase 1 (IDResNet, MSE) is
@@ -26,7 +27,9 @@ paper's numbers are on Kodak24 after 4e5 + 2e5 steps of a 32 x 64 network traine
 another test set and another budget, beside ours as the target, not the same measurement.
 
 Writes ``benchmarks/results/idgan.json``, ``idgan_curves.png`` and ``idgan_visual.png``
-(``idgan_fast.*`` for ``--preset idgan-fast-s25``, the fast recipe).  Besides PSNR / SSIM and the
+(``idgan_fast.*`` for ``--preset idgan-fast-s25``, the fast recipe; ``idgan_fast_s15.*`` /
+``idgan_fast_s50.*`` for the same recipe at sigma 15 / 50: each preset trains at one Gaussian level and
+is measured at it).  Besides PSNR / SSIM and the
 detail ratios, each row has the VGG-feature distance to the clean image in the run's own content
 feature space (``kerasdenoise.metrics.feature_distance``; the offline VGG stand-in, labelled).
 """
@@ -40,18 +43,18 @@ import numpy as np
 
 from _bench import RESULTS, ROOT, evaluate_cached, published, reference, run_budget, save_figure, train_preset
 
-from kerasdenoise.training.configs import TrainConfig
+from kerasdenoise.training.configs import TrainConfig, get_preset
 from kerasdenoise.training.gan import PHASE_DIRS, phase_configs, phase_infos, plot_two_phase_curves
 
 # The runs measured, each with the stem of its result files.
-PRESETS = {"idgan-cpu-s25": "idgan", "idgan-fast-s25": "idgan_fast"}
+PRESETS = {"idgan-cpu-s25": "idgan", "idgan-fast-s25": "idgan_fast",
+           "idgan-fast-s15": "idgan_fast_s15", "idgan-fast-s50": "idgan_fast_s50"}
 PRESET = "idgan-cpu-s25"
-NOISE = "gaussian:sigma=25"
 TEST_SET, COLOR = "CBSD68", "rgb"
 CACHE = RESULTS / "idgan_evaluations.json"
 
-# Published CBSD68 sigma-25 numbers (the DnCNN paper's Table 3; benchmarks/reference_numbers.json).
-PUBLISHED_CBSD68 = {"CBM3D": published("CBM3D", 25), "CDnCNN-B (official weights)": published("CDnCNN-B", 25)}
+# Published CBSD68 numbers (the DnCNN paper's Table 3; benchmarks/reference_numbers.json).
+PUBLISHED_CBSD68 = {"CBM3D": "CBM3D", "CDnCNN-B (official weights)": "CDnCNN-B"}
 # The paper's Table 1: average PSNR on Kodak24 (another test set), full training.
 PAPER = reference("idgan")
 PAPER_KODAK24 = {int(sigma): row for sigma, row in PAPER["psnr"].items()}
@@ -63,9 +66,9 @@ DETAIL_MEASURE = (
 )
 
 
-def models(run: Path, preset: str = PRESET, baselines: bool = True):
-    """(label, phase, cache key, model spec, full set too?) of every measured model (CDnCNN-B
-    and CBM3D only with ``baselines``)."""
+def models(run: Path, preset: str = PRESET, baselines: tuple = ("CDnCNN-B", "CBM3D")):
+    """(label, phase, cache key, model spec, full set too?) of every measured model (of the
+    baselines, those named in ``baselines``)."""
     from kerasdenoise.data.discovery import shared_data_dir
 
     cdncnn = Path(shared_data_dir() or ROOT / "../shared/data") / "reference_models/dncnn/GD_Color_Blind.mat"
@@ -79,10 +82,10 @@ def models(run: Path, preset: str = PRESET, baselines: bool = True):
         ("noisy input", None, "identity", "identity", True),
         ("IDResNet (phase 1, MSE)", 1, key(1), str(run / PHASE_DIRS[0] / "final.keras"), True),
         ("IDGAN (phase 2, detail loss)", 2, key(2), str(run / PHASE_DIRS[1] / "final.keras"), True),
-    ] + ([
-        ("CDnCNN-B (official weights)", None, "cdncnn-b", f"dncnn-official:{cdncnn}", True),
-        ("CBM3D", None, "cbm3d", "bm3d", False),
-    ] if baselines else [])
+    ] + [row for name, row in (
+        ("CDnCNN-B", ("CDnCNN-B (official weights)", None, "cdncnn-b", f"dncnn-official:{cdncnn}", True)),
+        ("CBM3D", ("CBM3D", None, "cbm3d", "bm3d", False)),
+    ) if name in baselines]
 
 
 def image_dir(key: str, limit) -> Path:
@@ -110,7 +113,7 @@ def test_subset(limit):
     return images
 
 
-def detail_measures(folder: Path, limit, clean_cache: dict, features) -> dict:
+def detail_measures(folder: Path, limit, clean_cache: dict, features, noise: str) -> dict:
     """Mean gradient / high-frequency energy ratios and VGG-feature distance (``features``: a
     PerceptualLoss) of the PNGs ``evaluate`` wrote to ``folder``."""
     from kerasdenoise import metrics
@@ -122,7 +125,7 @@ def detail_measures(folder: Path, limit, clean_cache: dict, features) -> dict:
         clean_cache[limit] = load_clean_images(images, COLOR)
     gradient, energy, distance = [], [], []
     for name, clean in zip(images.names(), clean_cache[limit]):
-        restored = io.read_image(folder / _slug(NOISE) / f"{name}_denoised.png", COLOR)
+        restored = io.read_image(folder / _slug(noise) / f"{name}_denoised.png", COLOR)
         gradient.append(metrics.gradient_magnitude_ratio(clean, restored))
         energy.append(metrics.high_frequency_energy_ratio(clean, restored))
         distance.append(metrics.feature_distance(clean, restored, features))
@@ -145,7 +148,7 @@ def finish_phase2_at(run: Path, steps: int) -> None:
     train(config.replace(steps=steps), phase2, resume=True, network=generator_of(phase1), progress=False)
 
 
-def plot_visual(entries, limit, out_png, crop: int = 64, count: int = 2, preset: str = PRESET):
+def plot_visual(entries, limit, out_png, noise: str, crop: int = 64, count: int = 2, preset: str = PRESET):
     """Fig. 2 analogue: for the ``count`` most textured subset images, the clean image with the
     crop marked, then zoomed crops of clean, noisy and each model (per-image PSNR in the title)."""
     import matplotlib
@@ -178,12 +181,12 @@ def plot_visual(entries, limit, out_png, crop: int = 64, count: int = 2, preset:
         axes[row, 1].imshow(clean[ys, xs], interpolation="nearest")
         axes[row, 1].set_title("ground truth", fontsize=8)
         for col, (label, folder) in enumerate(entries, start=2):  # identity's "denoised" is the noisy input
-            picture = io.read_image(folder / _slug(NOISE) / f"{name}_denoised.png", COLOR)
+            picture = io.read_image(folder / _slug(noise) / f"{name}_denoised.png", COLOR)
             axes[row, col].imshow(picture[ys, xs], interpolation="nearest")
             axes[row, col].set_title(f"{label}\n{metrics.psnr(clean, picture):.2f} dB", fontsize=8)
     for ax in axes.ravel():
         ax.axis("off")
-    fig.suptitle(f"{NOISE}, zoomed {crop}x{crop} crops; {preset} (reduced budget)", fontsize=9)
+    fig.suptitle(f"{noise}, zoomed {crop}x{crop} crops; {preset} (reduced budget)", fontsize=9)
     save_figure(fig, out_png, dpi=110)
 
 
@@ -200,16 +203,20 @@ def main(argv=None):
                         help=f"the two-phase run to train and measure (default {PRESET})")
     parser.add_argument("--no-baselines", action="store_true",
                         help="measure only the run (and the noisy input), not CDnCNN-B / CBM3D")
+    parser.add_argument("--no-cbm3d", action="store_true",
+                        help="of the baselines, measure CDnCNN-B only (CBM3D's published number stands beside)")
     args = parser.parse_args(argv)
     limit = args.cbm3d_images
     preset, stem = args.preset, PRESETS[args.preset]
+    noise = get_preset(preset).noise  # one Gaussian level per preset: gaussian:sigma=S
+    baselines = () if args.no_baselines else ("CDnCNN-B",) if args.no_cbm3d else ("CDnCNN-B", "CBM3D")
     run = ROOT / "runs" / preset
-    measured = models(run, preset, not args.no_baselines)
+    measured = models(run, preset, baselines)
     if args.baselines_only:
         for label, phase, key, spec, full in measured:
             if phase is None:
                 for lim in ((None, limit) if full else (limit,)):
-                    print(label, lim, evaluate_cached(CACHE, key, spec, TEST_SET, NOISE, COLOR, limit=lim,
+                    print(label, lim, evaluate_cached(CACHE, key, spec, TEST_SET, noise, COLOR, limit=lim,
                                                       save_images=image_dir(key, lim)), flush=True)
         return
 
@@ -217,7 +224,7 @@ def main(argv=None):
         finish_phase2_at(run, args.phase2_steps)
     else:
         train_preset(preset, out=run, threads=args.threads)
-    measured = models(run, preset, not args.no_baselines)
+    measured = models(run, preset, baselines)
     features = content_features(run)
     content_label = phase_infos(run)[1]["labels"].get("content_label")
     budgets = [run_budget(run / PHASE_DIRS[0]), run_budget(run / PHASE_DIRS[1])]
@@ -230,12 +237,12 @@ def main(argv=None):
     for label, phase, key, spec, full in measured:
         for lim in ((None, limit) if full else (limit,)):
             folder = image_dir(key, lim)
-            result = evaluate_cached(CACHE, key, spec, TEST_SET, NOISE, COLOR, limit=lim, save_images=folder)
+            result = evaluate_cached(CACHE, key, spec, TEST_SET, noise, COLOR, limit=lim, save_images=folder)
             row = {"table": f"measured, first {lim} CBSD68 images (like for like with CBM3D)" if lim
                    else "measured, CBSD68 (all 68)",
-                   "model": label, "phase": phase, "noise": NOISE, "dataset": result["dataset"],
+                   "model": label, "phase": phase, "noise": noise, "dataset": result["dataset"],
                    "images": result["images"], "psnr": result["psnr"], "ssim": result["ssim"],
-                   **detail_measures(folder, lim, clean_cache, features), "eval_seconds": result["seconds"]}
+                   **detail_measures(folder, lim, clean_cache, features, noise), "eval_seconds": result["seconds"]}
             if phase:  # the budget the model has seen: phase 2 starts from phase 1
                 row["steps"] = sum(b["steps"] for b in budgets[:phase])
                 row["minutes"] = round(sum(b["minutes"] for b in budgets[:phase]), 1)
@@ -248,9 +255,10 @@ def main(argv=None):
                 subset_entries.append((label.split(" (")[0], folder))
             print(f"{label:32s} {row['dataset']:12s} PSNR {row['psnr']:6.2f} SSIM {row['ssim']:.4f} "
                   f"grad {row['gradient_ratio']:.3f} HF {row['hf_energy_ratio']:.3f}", flush=True)
-    for label, value in PUBLISHED_CBSD68.items():
+    sigma = noise.split("=")[1]
+    for label, name in PUBLISHED_CBSD68.items():
         rows.append({"table": "published, CBSD68 (DnCNN paper; not measured here)", "model": label,
-                     "noise": NOISE, "dataset": "CBSD68", "images": 68, "psnr": value})
+                     "noise": noise, "dataset": "CBSD68", "images": 68, "psnr": published(name, sigma)})
     for sigma, paper in PAPER_KODAK24.items():
         for label, value in paper.items():
             rows.append({"table": f"paper Table 1, {PAPER['set']}: ANOTHER TEST SET, full training",
@@ -271,14 +279,15 @@ def main(argv=None):
         "protocol": "tools/evaluate.py: CBSD68 RGB, seed 0, noisy input not clipped, output clipped to "
                     "[0, 1], PSNR / SSIM on 8-bit images; IDResNet / IDGAN output [-1, 1] mapped back to [0, 1]",
         "detail_measure": DETAIL_MEASURE,
-        "command": "python benchmarks/idgan.py" + (f" --preset {preset} --no-baselines" if preset != PRESET else ""),
+        "command": " ".join(["python benchmarks/idgan.py", *([f"--preset {preset}"] if preset != PRESET else []),
+                             *(["--no-baselines"] if not baselines else ["--no-cbm3d"] if "CBM3D" not in baselines else [])]),
         "rows": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     plot_two_phase_curves(run, RESULTS / f"{stem}_curves.png",
                           f"{preset}: {result['budget']}; content loss: {content_label.split(' (')[0]} (offline stand-in)")
-    plot_visual(subset_entries, limit, RESULTS / f"{stem}_visual.png", preset=preset)
+    plot_visual(subset_entries, limit, RESULTS / f"{stem}_visual.png", noise, preset=preset)
     print("wrote", *(RESULTS / f"{stem}{end}" for end in (".json", "_curves.png", "_visual.png")))
 
 

@@ -12,6 +12,15 @@ training step on this CPU consumes: about 0.35 s per batch of 64, i.e. ~183 patc
     python benchmarks/pipeline.py                       # embedded default images
     python benchmarks/pipeline.py --train Train400      # shared data set (needs the data)
     python benchmarks/pipeline.py --data-dir /path/to/shared/data --train Train400
+
+``--step PRESET`` measures instead what a training step of that preset costs and where the time
+goes, in milliseconds per step after a warm-up, on its own data and workload: the stream alone;
+a bare ``train_on_batch`` on one fixed batch (the network's compute); ``fit`` fed by the stream
+(compute + input pipeline on the same cores); and ``kerasdenoise.training.runner.train`` itself
+(+ callbacks, validation, checkpoints, over two of the preset's epochs).  Writes
+``benchmarks/results/pipeline_step.json`` and ``pipeline_step.png``:
+
+    python benchmarks/pipeline.py --step dsdnresnet13-blind-fast --data-dir ../shared/data
 """
 from __future__ import annotations
 
@@ -109,6 +118,100 @@ def time_modes(images, names, args):
     return results
 
 
+def time_training_step(preset: str, steps: int, warmup: int) -> dict:
+    """Milliseconds per training step of ``preset``, part by part (see the module docstring)."""
+    import tempfile
+
+    import keras
+
+    from kerasdenoise.training.configs import get_preset
+    from kerasdenoise.training.runner import build_network, make_datasets, train
+    from kerasdenoise.training.trainers import make_trainable
+
+    config = get_preset(preset)
+    if config.procedure != "supervised":
+        raise SystemExit(f"--step: preset {preset!r} uses procedure {config.procedure!r}; "
+                         "the step is measured for single-run supervised presets")
+    train_stream, _ = make_datasets(config)
+    times = {}
+
+    iterator = iter(train_stream(0))
+    for _ in range(warmup):
+        next(iterator)
+    start = time.perf_counter()
+    for _ in range(steps):
+        degraded, clean = next(iterator)
+        _ = degraded.numpy(), clean.numpy()
+    times["stream"] = (time.perf_counter() - start) / steps
+
+    keras.utils.set_random_seed(config.seed)
+    trainable = make_trainable(config, build_network(config))
+    degraded, clean = next(iterator)
+    for _ in range(warmup):
+        trainable.train_on_batch(degraded, clean)
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainable.train_on_batch(degraded, clean)
+    times["train_on_batch"] = (time.perf_counter() - start) / steps
+
+    stream = train_stream(0)
+    trainable.fit(stream, steps_per_epoch=warmup, epochs=1, verbose=0)
+    start = time.perf_counter()
+    trainable.fit(stream, steps_per_epoch=steps, epochs=1, verbose=0)
+    times["fit"] = (time.perf_counter() - start) / steps
+
+    class Clock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(time.perf_counter())
+
+    clock = Clock()
+    # Two epochs after the warm-up: each epoch end (validation, history, checkpoint) counted once.
+    total = warmup + 2 * config.steps_per_epoch
+    with tempfile.TemporaryDirectory() as out:
+        train(config.replace(steps=total, snapshot_every=0), out, callbacks=[clock], progress=False)
+    timed = clock.ends[warmup - 1:]
+    gaps = sorted(b - a for a, b in zip(timed, timed[1:]))
+    times["train"] = (timed[-1] - timed[0]) / (len(timed) - 1)
+    median_gap = gaps[len(gaps) // 2]
+    return {
+        "preset": preset,
+        "workload": {"network": config.model, "model_kwargs": config.model_kwargs,
+                     "patch_size": config.patch_size, "batch_size": config.batch_size,
+                     "degradation": config.noise, "train_data": config.train_data,
+                     "val_data": config.val_data, "val_batches": config.val_batches,
+                     "steps_per_epoch": config.steps_per_epoch},
+        "steps": steps, "warmup": warmup, "train_steps_timed": len(timed) - 1,
+        "ms_per_step": {key: round(1000 * value, 2) for key, value in times.items()},
+        "train_median_step_ms": round(1000 * median_gap, 2),
+        "train_epoch_end_ms": [round(1000 * g, 1) for g in gaps[-2:]],
+        "megapixels_per_s": round(config.batch_size * config.patch_size ** 2 / times["train"] / 1e6, 3),
+    }
+
+
+def plot_step(report, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = {"stream": "stream alone", "train_on_batch": "train_on_batch\n(fixed batch)",
+              "fit": "fit on the stream", "train": "runner.train\n(+ callbacks, validation)"}
+    ms = report["ms_per_step"]
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    bars = ax.bar([labels[k] for k in ms], list(ms.values()),
+                  color=["tab:gray", "tab:blue", "tab:orange", "tab:red"][:len(ms)])
+    ax.bar_label(bars, fmt="%.1f")
+    ax.set_ylabel("ms per training step")
+    w = report["workload"]
+    ax.set_title(f"{report['preset']}: batch {w['batch_size']} x {w['patch_size']}x{w['patch_size']}, "
+                 f"{report['machine']['nproc']} x {report['machine']['cpu_model']}", fontsize=9)
+    save_figure(fig, path, dpi=120)
+
+
 def plot(results, need_patches_per_s, path, title):
     import matplotlib
 
@@ -147,11 +250,28 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--step", metavar="PRESET",
+                        help="time a training step of this supervised preset, part by part (see above)")
     args = parser.parse_args(argv)
     if args.data_dir:
         os.environ["KERASDENOISE_DATA"] = args.data_dir
 
     import tensorflow as tf
+
+    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, ROOT), *sys.argv[1:]])
+    out = Path(args.out)
+    if args.step:
+        load_before = uptime_line()
+        report = {"command": command, **time_training_step(args.step, args.batches, args.warmup)}
+        report["machine"] = {"nproc": os.cpu_count(), "cpu_model": cpu_model(), "tensorflow": tf.__version__,
+                             "uptime_before": load_before, "uptime_after": uptime_line()}
+        for key, value in report["ms_per_step"].items():
+            print(f"{key:<16}{value:>10.2f} ms/step")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "pipeline_step.json").write_text(json.dumps(report, indent=2) + "\n")
+        plot_step(report, out / "pipeline_step.png")
+        print(f"wrote {out / 'pipeline_step.json'} and {out / 'pipeline_step.png'}")
+        return report
 
     from kerasdenoise.data import image_set
 
@@ -164,7 +284,6 @@ def main(argv=None):
     load_after = uptime_line()
 
     need = 64 / TRAIN_STEP_SECONDS_PER_BATCH
-    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, ROOT), *sys.argv[1:]])
     report = {
         "command": command,
         "data": {
@@ -212,7 +331,6 @@ def main(argv=None):
               f"{r['patches_per_s'] / need:>9.1f}")
     print(f"DN-ResNet-13 training needs ~{need:.0f} patches/s ({TRAIN_STEP_SECONDS_PER_BATCH} s/batch of 64)")
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "pipeline.json").write_text(json.dumps(report, indent=2) + "\n")
     plot(results, need, out / "pipeline.png",

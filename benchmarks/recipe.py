@@ -25,14 +25,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _bench import RESULTS, ROOT, SNAPSHOT_CACHE as CACHE, cached_evaluation, evaluate_cached, save_figure
+from _bench import (RESULTS, ROOT, SNAPSHOT_CACHE as CACHE, cached_evaluation, evaluate_cached, save_figure,
+                    train_side_by_side)
 
 PRESETS = {"paper": "dsdnresnet13-blind", "fast": "dsdnresnet13-blind-fast"}
 RUNS = {recipe: ROOT / "runs" / f"recipe-{recipe}-1core" for recipe in PRESETS}
@@ -46,30 +43,6 @@ MARKS = (15, 30, 60, 90)  # minutes at which each curve is read off
 BM3D = RESULTS / "dncnn_reproduction" / "bm3d-s25.json"
 LABELS = {"paper": "paper recipe, one core", "fast": "fast recipe, one core",
           "shipped": "fast recipe, the shipped model's run (2 cores, no oneDNN, loaded)"}
-
-
-def train_side_by_side(minutes: float):
-    """Both presets at once, one thread each, stopped (SIGTERM: a checkpoint at the batch
-    boundary) when ``minutes`` of wall-clock time have passed; a run that ended sooner is
-    left as it is.  Interrupted, the next call resumes both."""
-    processes = {}
-    for recipe, preset in PRESETS.items():
-        command = [sys.executable, "-m", "kerasdenoise.cli.train", "--config", preset,
-                   "--out", str(RUNS[recipe]), "--threads", "1", "--quiet"]
-        for item in OVERRIDES[recipe]:
-            command += ["--set", item]
-        if RUNS[recipe].exists():
-            command.append("--resume")
-        print("$", " ".join(command[1:]), flush=True)
-        processes[recipe] = subprocess.Popen(command, cwd=ROOT)
-    deadline = time.time() + minutes * 60
-    while time.time() < deadline and any(p.poll() is None for p in processes.values()):
-        time.sleep(5)
-    for process in processes.values():
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes.values():
-        process.wait()
 
 
 def whole_image_model(snapshot: Path, folder: Path) -> str:
@@ -182,7 +155,8 @@ def main(argv=None):
     if args.minutes <= 0:
         parser.error("--minutes must be > 0")
     if not args.no_train:
-        train_side_by_side(args.minutes)
+        train_side_by_side({recipe: (preset, RUNS[recipe], OVERRIDES[recipe]) for recipe, preset in PRESETS.items()},
+                           args.minutes)
     curves = {recipe: curve(run) for recipe, run in RUNS.items()}
     curves["shipped"] = shipped_curve()
     bm3d = json.loads(BM3D.read_text())["results"][0]["psnr"]

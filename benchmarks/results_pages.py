@@ -404,7 +404,50 @@ def page_idgan(src: Sources):
         lines += table(["model", "images", "budget", "PSNR / SSIM", "VGG-feature distance", "gradient ratio",
                         "HF energy ratio"], body)
         lines += src.figures("idgan_fast_curves.png", "idgan_fast_visual.png")
+    lines += _idgan_across_sigma(src, data)
     return lines
+
+
+# The fast recipe's run at each Gaussian level (one preset per level), by sigma.
+IDGAN_FAST_BY_SIGMA = {"15": "idgan_fast_s15.json", "25": "idgan_fast.json", "50": "idgan_fast_s50.json"}
+
+
+def _idgan_across_sigma(src: Sources, paper_recipe: dict) -> list[str]:
+    """IDResNet / IDGAN of the fast recipe at sigma 15 / 25 / 50 on all of CBSD68, beside the
+    measured CDnCNN-B (from whichever idgan result file measured it at that level) and the
+    published CBM3D / CDnCNN-B."""
+    runs = {sigma: src.load(name) for sigma, name in IDGAN_FAST_BY_SIGMA.items()}
+    runs = {sigma: data for sigma, data in runs.items() if data is not None}
+    if len(runs) < 2:
+        return []
+
+    def full_set(data):
+        return {r["model"]: r for r in data["rows"] if r["table"].startswith("measured") and r["dataset"] == "CBSD68"}
+
+    cdncnn = {}
+    for data in [paper_recipe, *runs.values()]:
+        for row in full_set(data).values():
+            if row["model"].startswith("CDnCNN-B"):
+                cdncnn[row["noise"]] = row
+    body = []
+    for sigma, data in runs.items():
+        rows = full_set(data)
+        idresnet = next((r for r in rows.values() if r.get("phase") == 1), {})
+        idgan = next((r for r in rows.values() if r.get("phase") == 2), {})
+        noise = f"gaussian:sigma={sigma}"
+        measured = cdncnn.get(noise)
+        body.append([sigma, f"`{data['preset']}`", pair(idresnet.get("psnr"), idresnet.get("ssim")),
+                     pair(idgan.get("psnr"), idgan.get("ssim")),
+                     pair(measured["psnr"], measured["ssim"]) if measured else "-",
+                     num(src.published("CBM3D", noise)), num(src.published("CDnCNN-B", noise)),
+                     _budget(idgan) if idgan else "-"])
+    lines = ["## IDResNet and IDGAN at sigma 15 / 25 / 50: fast recipe, CBSD68 (all 68 images)", "",
+             "One run per noise level (the paper trains one model per level too), each measured at its level; "
+             "reduced budget (the budget column: phase 1 + 2). Sources: "
+             + ", ".join(src.result_link(IDGAN_FAST_BY_SIGMA[sigma]) for sigma in runs) + ".", ""]
+    return lines + table(["sigma", "preset", "IDResNet (phase 1, MSE)", "IDGAN (phase 2, detail loss)",
+                          "CDnCNN-B (official weights, measured)", "CBM3D (published)", "CDnCNN-B (published)",
+                          "budget"], body)
 
 
 def _gated_pair(data: dict, denoisers: list, summary: dict, paper: dict, title: str) -> list[str]:
@@ -711,7 +754,25 @@ def page_recipe(src: Sources):
             lines += table(["noise", "input", "PSNR / SSIM", "outer 8-px frame PSNR", "BM3D (published)",
                             "ours - BM3D"], body)
     lines += src.figures("recipe.png")
-    return lines
+    return lines + _loss_weighting(src)
+
+
+def _loss_weighting(src: Sources) -> list[str]:
+    """The blind-training lever ``loss_weighting``: both weightings, same run otherwise."""
+    data = src.load("loss_weighting.json")
+    if data is None:
+        return []
+    lines = ["## A lever: how the patches of a blind batch are weighted in the loss", "",
+             f"Preset `{data['preset']}`, both runs alike but for `loss_weighting`; {data['conditions']}. "
+             f"Test: {data['test']}. Command: `{data['command']}`. Source: {src.result_link('loss_weighting.json')}.", ""]
+    lines += [f"- `{name}`: {sentence(text)}" for name, text in data["weightings"].items()] + [""]
+    body = [[f"`{r['weighting']}`", r["sigma"], pair(r["psnr"], r["ssim"]), num(r["bm3d_published"]),
+             signed(r["psnr"] - r["bm3d_published"]), f"{r['steps']} steps, {num(r['minutes'], 1)} min"]
+            for r in data["rows"]]
+    lines += table(["weighting", "sigma", "PSNR / SSIM", "BM3D (published)", "minus BM3D", "budget"], body)
+    lines += ["Second minus first, dB: " + ", ".join(f"sigma {k}: {signed(v)}" for k, v in data["difference"].items())
+              + ".", ""]
+    return lines + src.figures("loss_weighting.png")
 
 
 def page_latency(src: Sources):
@@ -778,7 +839,33 @@ def page_pipeline(src: Sources):
              if "error" not in r else r["error"]] for r in data["results"]]
     lines += table(["degrade mode", "used", "patches / s", "s / batch of 64", "x need"], body)
     lines += src.figures("pipeline.png")
-    return lines
+    return lines + _pipeline_step(src)
+
+
+STEP_PARTS = {"stream": "the stream alone (no training)",
+              "train_on_batch": "`train_on_batch` on one fixed batch: the network's compute",
+              "fit": "`fit` fed by the stream: compute + input pipeline on the same cores",
+              "train": "`runner.train`: + callbacks, validation, checkpoints (two epochs)"}
+
+
+def _pipeline_step(src: Sources) -> list[str]:
+    data = src.load("pipeline_step.json")
+    if data is None:
+        return []
+    w, machine = data["workload"], data["machine"]
+    lines = ["## Where a training step's time goes", "",
+             f"Preset `{data['preset']}`: `{w['network']}` {w['model_kwargs']}, {w['patch_size']}x{w['patch_size']} "
+             f"patches, batch {w['batch_size']}, `{w['degradation']}`, {w['train_data']}; validation "
+             f"{w['val_batches']} batches of {w['val_data']} every {w['steps_per_epoch']} steps. "
+             f"{data['steps']} timed steps after {data['warmup']} untimed; {machine['nproc']} x "
+             f"{machine['cpu_model']} ({machine.get('uptime_before', '-')}). Command: `{data['command']}`. "
+             f"Source: {src.result_link('pipeline_step.json')}.", ""]
+    body = [[STEP_PARTS.get(k, k), num(v, 1)] for k, v in data["ms_per_step"].items()]
+    lines += table(["what is timed", "ms per step"], body)
+    lines += [f"`runner.train`: median step {num(data['train_median_step_ms'], 1)} ms; the two epoch ends "
+              f"(validation, history, checkpoint) took {' and '.join(num(x, 0) for x in data['train_epoch_end_ms'])} ms; "
+              f"{num(data['megapixels_per_s'], 3)} Mpx/s of training patches.", ""]
+    return lines + src.figures("pipeline_step.png")
 
 
 def page_distribute(src: Sources):

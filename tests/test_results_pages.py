@@ -105,6 +105,12 @@ RESULTS = {
                         "budget": "tiny fast", "feature_distance": "VGG x", "rows": [
         {"table": "measured, CBSD68", "model": "IDResNet (phase 1, MSE)", "phase": 1, "noise": "gaussian:sigma=25",
          "dataset": "CBSD68", "psnr": 11.32, "ssim": 0.6, "vgg_feature_distance": 0.4321, **_run(702, 9.6)}]},
+    "idgan_fast_s50.json": {"command": "python benchmarks/idgan.py --preset idgan-z", "preset": "idgan-z",
+                            "budget": "tiny fast", "rows": [
+        {"table": "measured, CBSD68 (all 68)", "model": "IDResNet (phase 1, MSE)", "phase": 1,
+         "noise": "gaussian:sigma=50", "dataset": "CBSD68", "psnr": 11.33, "ssim": 0.6, **_run(703, 9.7)},
+        {"table": "measured, CBSD68 (all 68)", "model": "CDnCNN-B (official weights)", "phase": None,
+         "noise": "gaussian:sigma=50", "dataset": "CBSD68", "psnr": 11.34, "ssim": 0.7}]},
     "gated.json": {"command": "python benchmarks/gated.py", "budget": "tiny",
                    "noisy_input_psnr_cbsd68": 11.41,
                    "denoisers": [{"preset": "gated-x", "label": "with gates", "noise": "gaussian:sigma=25",
@@ -141,6 +147,20 @@ RESULTS = {
                     "final": {"fast": {"step": 1001, "minutes": 12.5, "psnr": 11.63}}},
     "preset-fast_gray_eval.json": {"dataset": "BSD68", "color": "gray", "command": "evaluate x", "results": [
         {"noise": "gaussian:sigma=15", "psnr": 11.64, "ssim": 0.8, "psnr_input": 9.6, "psnr_frame": 11.65}]},
+    "loss_weighting.json": {"command": "python benchmarks/loss_weighting.py", "preset": "preset-fast",
+                            "conditions": "side by side", "test": "BSD68", "weightings": {"uniform": "alike", "w": "by rms"},
+                            "rows": [{"weighting": "uniform", "sigma": 25, "psnr": 11.66, "ssim": 0.7, "bm3d_published": 41.01,
+                                      **_run(1001, 12.5)},
+                                     {"weighting": "w", "sigma": 25, "psnr": 11.67, "ssim": 0.7, "bm3d_published": 41.01,
+                                      **_run(1001, 12.6)}], "difference": {"25": 0.01}},
+    "pipeline_step.json": {"command": "python benchmarks/pipeline.py --step preset-fast", "preset": "preset-fast",
+                           "workload": {"network": "net", "model_kwargs": {}, "patch_size": 48, "batch_size": 16,
+                                        "degradation": "d", "train_data": "t", "val_data": "v", "val_batches": 8,
+                                        "steps_per_epoch": 250},
+                           "steps": 200, "warmup": 20, "ms_per_step": {"stream": 3.5, "train_on_batch": 1193.4,
+                                                                       "fit": 101.5, "train": 111.3},
+                           "train_median_step_ms": 102.1, "train_epoch_end_ms": [1106.6, 2713.0],
+                           "megapixels_per_s": 0.331, "machine": {"nproc": 2, "cpu_model": "cpu"}},
     "latency.json": {"command": "python benchmarks/latency.py",
                      "machine": {"nproc": 2, "cpu_model": "cpu"},
                      "settings": {"image": "img", "tflite_threads": 2, "weights": "random", "repeats": 3, "warmup": 1},
@@ -164,10 +184,10 @@ EXPECTED = {
     "dncnn.md": ([11.01], [41.12]),
     "dnresnet.md": ([11.11, 11.12, 11.13, 11.14], [42.03, 42.51, 42.54, 41.41]),
     "resunet.md": ([11.21, 11.22, 11.23, 11.24], [43.01, 43.02, 43.03]),
-    "idgan.md": ([11.31, 11.32], [41.22, 41.32, 44.01, 44.02]),
+    "idgan.md": ([11.31, 11.32, 11.33, 11.34], [41.22, 41.32, 44.01, 44.02]),
     "gated.md": ([11.41, 11.42, 11.43, 11.44], []),
     "shipped.md": ([11.51, 11.52], [41.02, 41.12]),
-    "recipe.md": ([11.61, 11.62, 11.63, 11.64, 11.65], [41.02, 41.01]),
+    "recipe.md": ([11.61, 11.62, 11.63, 11.64, 11.65, 11.66, 11.67], [41.02, 41.01]),
     "latency.md": ([], [42.71]),
     "memory.md": ([], []),
     "pipeline.md": ([], []),
@@ -210,6 +230,8 @@ def test_pages_hold_the_measured_and_the_published_numbers(pages_module, synthet
     assert "0.4321" in written["idgan.md"] and "python benchmarks/idgan.py --preset idgan-y" in written["idgan.md"]
     assert "0.0456" in written["gated.md"] and "fast recipe" in written["gated.md"]
     assert "1171 (3)" in written["latency.md"] and "1181" in written["memory.md"] and "1191" in written["pipeline.md"]
+    assert "1193.4" in written["pipeline.md"] and "python benchmarks/pipeline.py --step preset-fast" in written["pipeline.md"]
+    assert "python benchmarks/loss_weighting.py" in written["recipe.md"] and "+0.01" in written["recipe.md"]
     # figures and result files are linked relative to the page
     assert "](../../benchmarks/results/latency.png)" in written["latency.md"]
     assert "](../../benchmarks/results/dnresnet.json)" in written["dnresnet.md"]

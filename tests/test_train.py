@@ -233,3 +233,39 @@ def test_patches_per_image_and_augment_reach_the_stream(tiny_images):
         assert any(not np.array_equal(a, b) for a, b in zip(base, other))
     again = first_batches(config)
     assert all(np.array_equal(a, b) for a, b in zip(base, again))
+
+
+def test_inverse_noise_rms_weights_favour_the_weaker_noise_and_reach_the_loss(tmp_path, tiny_images):
+    from kerasdenoise.losses import patch_weights
+    from kerasdenoise.training.runner import make_datasets
+
+    clean = tf.fill([3, 8, 8, 1], 0.5)
+    noise = tf.random.stateless_normal([3, 8, 8, 1], seed=[1, 2]) * tf.constant([5.0, 25.0, 50.0])[:, None, None, None] / 255
+    weights = patch_weights("inverse_noise_rms", clean + noise, clean).numpy().ravel()
+    assert weights[0] > weights[1] > weights[2] and weights.mean() == pytest.approx(1.0, rel=1e-5)
+    # a valid-padding network's larger input is compared on its center crop
+    padded = tf.pad(clean + noise, [[0, 0], [2, 2], [2, 2], [0, 0]], constant_values=9.0)
+    assert np.allclose(patch_weights("inverse_noise_rms", padded, clean).numpy().ravel(), weights, rtol=1e-5)
+    assert patch_weights("uniform", clean + noise, clean) is None
+
+    config = tiny_config(tiny_images, val_data=None, noise="gaussian:sigma=0..50", loss_weighting="inverse_noise_rms")
+    stream, _ = make_datasets(config)
+    degraded, target, batch_weights = next(iter(stream(0)))
+    assert batch_weights.shape == (config.batch_size, 1, 1) and np.isfinite(batch_weights.numpy()).all()
+    weighted = train(config.replace(steps=2), tmp_path / "weighted", progress=False)
+    uniform = train(config.replace(steps=2, loss_weighting="uniform"), tmp_path / "uniform", progress=False)
+    assert weighted.steps == 2 and (tmp_path / "weighted" / "final.keras").exists()
+    # same seed, same patches: only the weights of the loss differ, and so do the trained weights
+    assert any(not np.allclose(a, b) for a, b in zip(weighted.denoiser.get_weights(), uniform.denoiser.get_weights()))
+
+
+def test_loss_weighting_is_checked(tmp_path, tiny_images):
+    with pytest.raises(ValueError, match="unknown loss_weighting 'inverse_noise'.*uniform, inverse_noise_rms"):
+        configs.apply_overrides(configs.get_preset("demo"), ["loss_weighting=inverse_noise"])
+    gan = configs.get_preset("idgan-fast-s25").replace(loss_weighting="inverse_noise_rms")
+    with pytest.raises(ValueError, match="needs procedure 'cascade' or 'supervised'.*'idgan_two_phase'"):
+        train(gan, tmp_path / "gan", progress=False)
+    assert not (tmp_path / "gan").exists()
+    with pytest.raises(ValueError, match="needs a per-pixel loss .mse, l1.; loss 'edge-b'"):
+        train(tiny_config(tiny_images, loss="edge-b", loss_weighting="inverse_noise_rms"), tmp_path / "edge",
+              progress=False)

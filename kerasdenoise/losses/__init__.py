@@ -68,3 +68,44 @@ def get_loss(name: str, **kwargs):
 
 def mean_squared_error(clean, restored):
     return tf.reduce_mean(tf.square(tf.cast(clean, tf.float32) - tf.cast(restored, tf.float32)))
+
+
+#: How the patches of a training batch are weighted in the loss (``TrainConfig.loss_weighting``).
+LOSS_WEIGHTINGS = {
+    "uniform": "every patch counts alike (the papers' choice)",
+    "inverse_noise_rms": (
+        "each patch weighted by 1 / (rms(degraded - clean) + 5/255), normalised to mean 1 in each "
+        "batch. A blind model's restoration error grows about linearly with the noise level, so "
+        "under uniform weights the strongest levels dominate the loss. These weights give each "
+        "level about equal weight in PSNR terms (log-MSE). The 5/255 floor keeps nearly clean "
+        "patches from taking over"
+    ),
+}
+NOISE_RMS_FLOOR = 5.0 / 255.0
+
+
+def check_loss_weighting(name: str) -> str:
+    """``name`` if it is a declared loss weighting, else a ValueError listing them."""
+    if name not in LOSS_WEIGHTINGS:
+        raise ValueError(f"unknown loss_weighting {name!r}; valid: {', '.join(LOSS_WEIGHTINGS)}")
+    return name
+
+
+#: The losses that take per-patch weights: Keras losses with one value per pixel.
+WEIGHTABLE_LOSSES = ("mse", "l1")
+
+
+def patch_weights(name: str, degraded, clean):
+    """Per-patch loss weights ``[B, 1, 1]`` (they broadcast over a per-pixel loss of
+    :data:`WEIGHTABLE_LOSSES`) of the weighting ``name`` for a batch; ``None`` for ``uniform``
+    (Keras then weighs every patch alike).  A degraded patch larger than its clean target
+    (valid-padding networks) is compared on its center crop."""
+    check_loss_weighting(name)
+    if name == "uniform":
+        return None
+    degraded, clean = tf.cast(degraded, tf.float32), tf.cast(clean, tf.float32)
+    margin = (tf.shape(degraded)[1] - tf.shape(clean)[1]) // 2
+    degraded = degraded[:, margin:margin + tf.shape(clean)[1], margin:margin + tf.shape(clean)[2], :]
+    rms = tf.sqrt(tf.reduce_mean(tf.square(degraded - clean), axis=[1, 2, 3]))
+    weights = 1.0 / (rms + NOISE_RMS_FLOOR)
+    return (weights / tf.reduce_mean(weights))[:, None, None]

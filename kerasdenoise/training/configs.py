@@ -45,6 +45,9 @@ class TrainConfig:
     procedure_options: dict = field(default_factory=dict)
     loss: str = "mse"
     loss_kwargs: dict = field(default_factory=dict)
+    # how the patches of a batch are weighted in the loss (kerasdenoise.losses.LOSS_WEIGHTINGS);
+    # other than 'uniform' for the 'supervised' procedure (and the stages of 'cascade') only
+    loss_weighting: str = "uniform"
     # data: a folder, a shared set name (CBSD432, Train400, ...) or skimage-train / skimage-test
     train_data: str = "skimage-train"
     val_data: Optional[str] = "skimage-test"
@@ -102,6 +105,10 @@ class TrainConfig:
             from kerasdenoise.training.recipe import get_recipe
 
             get_recipe(data["recipe"])  # unknown names: an error listing the valid ones
+        if "loss_weighting" in data:
+            from kerasdenoise.losses import check_loss_weighting
+
+            check_loss_weighting(data["loss_weighting"])
         if "strategy" in data:
             from kerasdenoise.training.distribute import check_strategy_name
 

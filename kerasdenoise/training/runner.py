@@ -525,6 +525,27 @@ def _segments(start: int, total: int, per_epoch: int):
     return out
 
 
+# The procedures whose loss is the compiled Keras loss (cascade: every stage is 'supervised'),
+# so a stream's per-patch weights reach it.
+WEIGHTED_PROCEDURES = frozenset({"supervised", "cascade"})
+
+
+def _check_loss_weighting(config: TrainConfig) -> None:
+    """A weighting other than 'uniform' needs a procedure and a loss that take the weights."""
+    from kerasdenoise.losses import WEIGHTABLE_LOSSES, check_loss_weighting
+
+    if check_loss_weighting(config.loss_weighting) == "uniform":
+        return
+    if config.procedure not in WEIGHTED_PROCEDURES:
+        raise ValueError(
+            f"loss_weighting {config.loss_weighting!r} needs procedure "
+            f"{' or '.join(repr(p) for p in sorted(WEIGHTED_PROCEDURES))} (Keras' compiled loss, which takes "
+            f"per-patch weights); procedure {config.procedure!r} computes its own loss: use 'uniform'")
+    if config.loss not in WEIGHTABLE_LOSSES:
+        raise ValueError(f"loss_weighting {config.loss_weighting!r} needs a per-pixel loss "
+                         f"({', '.join(WEIGHTABLE_LOSSES)}); loss {config.loss!r} is one number per batch")
+
+
 def _load_images(name, color):
     from kerasdenoise.data.discovery import image_set
 
@@ -535,17 +556,26 @@ def _load_images(name, color):
 def make_datasets(config: TrainConfig):
     """``(stream_factory(step) -> tf.data.Dataset, validation dataset or None)`` for ``config``;
     the factory starts the deterministic patch stream at training step ``step``."""
-    from kerasdenoise.data.pipeline import patch_dataset
+    import tensorflow as tf
 
+    from kerasdenoise.data.pipeline import patch_dataset
+    from kerasdenoise.losses import check_loss_weighting, patch_weights
+
+    weighting = check_loss_weighting(config.loss_weighting)
     train_images, train_names = _load_images(config.train_data, config.color)
 
     def train_stream(step):
-        return patch_dataset(
+        stream = patch_dataset(
             train_images, patch_size=config.patch_size, degradation=config.noise,
             batch_size=config.batch_size, seed=config.seed, target_size=config.target_size,
             start_step=step, names=train_names, augment=config.augment,
             patches_per_image=config.patches_per_image,
         )
+        if weighting == "uniform":
+            return stream
+        # (degraded, clean, per-patch weights): Keras' compiled loss and metrics take the weights
+        return stream.map(lambda degraded, clean: (degraded, clean, patch_weights(weighting, degraded, clean)),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
     val = None
     if config.val_data and config.val_batches > 0:
@@ -572,6 +602,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, network: keras.Mod
 
     out_dir = Path(out_dir)
     procedure_options(config)  # an unknown procedure or option fails before anything is written
+    _check_loss_weighting(config)
     if config.strategy != "none" and not _in_strategy_scope():
         # the whole procedure (every stage, both GAN phases) runs in the scope
         return distribute.run_under_strategy(
