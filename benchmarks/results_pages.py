@@ -754,25 +754,28 @@ def page_recipe(src: Sources):
             lines += table(["noise", "input", "PSNR / SSIM", "outer 8-px frame PSNR", "BM3D (published)",
                             "ours - BM3D"], body)
     lines += src.figures("recipe.png")
-    return lines + _loss_weighting(src)
+    return lines + _blind_levers(src)
 
 
-def _loss_weighting(src: Sources) -> list[str]:
-    """The blind-training lever ``loss_weighting``: both weightings, same run otherwise."""
-    data = src.load("loss_weighting.json")
+def _blind_levers(src: Sources) -> list[str]:
+    """Levers of blind training (benchmarks/blind_levers.py): arms of one preset, side by side."""
+    data = src.load("blind_levers.json")
     if data is None:
         return []
-    lines = ["## A lever: how the patches of a blind batch are weighted in the loss", "",
-             f"Preset `{data['preset']}`, both runs alike but for `loss_weighting`; {data['conditions']}. "
-             f"Test: {data['test']}. Command: `{data['command']}`. Source: {src.result_link('loss_weighting.json')}.", ""]
-    lines += [f"- `{name}`: {sentence(text)}" for name, text in data["weightings"].items()] + [""]
-    body = [[f"`{r['weighting']}`", r["sigma"], pair(r["psnr"], r["ssim"]), num(r["bm3d_published"]),
+    lines = ["## Levers of blind training, side by side", "",
+             f"Preset `{data['preset']}`, every arm alike but for its overrides; {data['conditions']}. "
+             f"Test: {data['test']}. Command: `{data['command']}`. Source: {src.result_link('blind_levers.json')}.", ""]
+    lines += [f"- `{arm}`: {item['what']}" + (f" (`{' '.join('--set ' + o for o in item['overrides'])}`)"
+                                              if item["overrides"] else "") for arm, item in data["arms"].items()]
+    lines.append("")
+    body = [[f"`{r['arm']}`", r["sigma"], pair(r["psnr"], r["ssim"]), num(r["bm3d_published"]),
              signed(r["psnr"] - r["bm3d_published"]), f"{r['steps']} steps, {num(r['minutes'], 1)} min"]
             for r in data["rows"]]
-    lines += table(["weighting", "sigma", "PSNR / SSIM", "BM3D (published)", "minus BM3D", "budget"], body)
-    lines += ["Second minus first, dB: " + ", ".join(f"sigma {k}: {signed(v)}" for k, v in data["difference"].items())
-              + ".", ""]
-    return lines + src.figures("loss_weighting.png")
+    lines += table(["arm", "sigma", "PSNR / SSIM", "BM3D (published)", "minus BM3D", "budget"], body)
+    lines += ["Against the first arm, dB: " + "; ".join(
+        f"`{arm}` " + ", ".join(f"sigma {k}: {signed(v)}" for k, v in diff.items())
+        for arm, diff in data["minus_reference"].items()) + ".", ""]
+    return lines + src.figures("blind_levers.png")
 
 
 def page_latency(src: Sources):

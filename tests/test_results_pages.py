@@ -147,12 +147,14 @@ RESULTS = {
                     "final": {"fast": {"step": 1001, "minutes": 12.5, "psnr": 11.63}}},
     "preset-fast_gray_eval.json": {"dataset": "BSD68", "color": "gray", "command": "evaluate x", "results": [
         {"noise": "gaussian:sigma=15", "psnr": 11.64, "ssim": 0.8, "psnr_input": 9.6, "psnr_frame": 11.65}]},
-    "loss_weighting.json": {"command": "python benchmarks/loss_weighting.py", "preset": "preset-fast",
-                            "conditions": "side by side", "test": "BSD68", "weightings": {"uniform": "alike", "w": "by rms"},
-                            "rows": [{"weighting": "uniform", "sigma": 25, "psnr": 11.66, "ssim": 0.7, "bm3d_published": 41.01,
-                                      **_run(1001, 12.5)},
-                                     {"weighting": "w", "sigma": 25, "psnr": 11.67, "ssim": 0.7, "bm3d_published": 41.01,
-                                      **_run(1001, 12.6)}], "difference": {"25": 0.01}},
+    "blind_levers.json": {"command": "python benchmarks/blind_levers.py", "preset": "preset-fast",
+                          "conditions": "side by side", "test": "BSD68",
+                          "arms": {"reference": {"what": "as is", "overrides": []},
+                                   "w": {"what": "by rms", "overrides": ["loss_weighting=w"]}},
+                          "rows": [{"arm": "reference", "sigma": 25, "psnr": 11.66, "ssim": 0.7, "bm3d_published": 41.01,
+                                    **_run(1001, 12.5)},
+                                   {"arm": "w", "sigma": 25, "psnr": 11.67, "ssim": 0.7, "bm3d_published": 41.01,
+                                    **_run(1001, 12.6)}], "minus_reference": {"w": {"25": 0.01}}},
     "pipeline_step.json": {"command": "python benchmarks/pipeline.py --step preset-fast", "preset": "preset-fast",
                            "workload": {"network": "net", "model_kwargs": {}, "patch_size": 48, "batch_size": 16,
                                         "degradation": "d", "train_data": "t", "val_data": "v", "val_batches": 8,
@@ -231,7 +233,8 @@ def test_pages_hold_the_measured_and_the_published_numbers(pages_module, synthet
     assert "0.0456" in written["gated.md"] and "fast recipe" in written["gated.md"]
     assert "1171 (3)" in written["latency.md"] and "1181" in written["memory.md"] and "1191" in written["pipeline.md"]
     assert "1193.4" in written["pipeline.md"] and "python benchmarks/pipeline.py --step preset-fast" in written["pipeline.md"]
-    assert "python benchmarks/loss_weighting.py" in written["recipe.md"] and "+0.01" in written["recipe.md"]
+    assert "python benchmarks/blind_levers.py" in written["recipe.md"] and "+0.01" in written["recipe.md"]
+    assert "--set loss_weighting=w" in written["recipe.md"]
     # figures and result files are linked relative to the page
     assert "](../../benchmarks/results/latency.png)" in written["latency.md"]
     assert "](../../benchmarks/results/dnresnet.json)" in written["dnresnet.md"]

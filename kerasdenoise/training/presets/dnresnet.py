@@ -409,7 +409,7 @@ _continued(SHIPPED_DS_FAST, "dsdnresnet13-blind-fast-long",
 # ~3.5 hours; one warm-up + cosine over the whole run, an epoch (validation, checkpoint) every
 # 1,000 steps, a snapshot every 5,000 (the 90-minute point is one of them).
 DS_4H_STEPS = 120_000
-DS_4H_WEIGHTING = "inverse_noise_rms"  # benchmarks/results/loss_weighting.json
+DS_4H_WEIGHTING = "inverse_noise_rms"  # benchmarks/results/blind_levers.json
 _add(SHIPPED_DS_FAST.replace(
     name="dsdnresnet13-blind-fast-4h",
     description=(f"DS-DN-ResNet-13 trained in one shot, blind Gaussian sigma 0-55 (more weight below 25), "

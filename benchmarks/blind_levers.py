@@ -1,0 +1,109 @@
+#!/usr/bin/env python
+"""Levers for a blind denoiser's training, each one run changed from the same preset, measured side by side.
+
+  python benchmarks/blind_levers.py [--steps 5000]    # trains every arm at once, evaluates, plots
+  python benchmarks/blind_levers.py --no-train        # only measures the runs that exist
+
+Every arm is the preset (DS-DN-ResNet-13, fast recipe, blind Gaussian sigma 0-55 by default) with
+the same steps, seed and data, changed only by its overrides (:data:`ARMS`): the loss weighting of
+the patches (``TrainConfig.loss_weighting``, ``kerasdenoise.losses.LOSS_WEIGHTINGS``) and larger
+patches for the same pixels per step (fewer of their pixels see the zero padding of the
+convolutions: DS-DN-ResNet-13 sees 27x27 pixels, so 21 % of a 48x48 patch's pixels have all their
+context inside the patch, 53 % of a 96x96 one's).  The arms train at the same time, one thread
+each, so whatever else the machine does slows all alike; they land in ``runs/blind-lever-<arm>``
+and an interrupted call resumes them.  Each final model is measured on BSD68 at sigma 15 / 25 /
+50 with the ``tools/evaluate.py`` protocol (seed 0; cached in
+``benchmarks/results/blind_levers_evaluations.json``).  Writes ``benchmarks/results/blind_levers.json``
+and ``blind_levers.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from _bench import RESULTS, ROOT, evaluate_cached, published, run_budget, save_figure, train_side_by_side
+
+# arm: (what it changes, overrides of the preset); the first is the reference.
+ARMS = {
+    "reference": ("the preset as it is (uniform weights, 48x48 patches, batch 16)", []),
+    "inverse_noise_rms": ("patches weighted by inverse_noise_rms in the MSE", ["loss_weighting=inverse_noise_rms"]),
+    "patch96": ("96x96 patches, batch 4 (the same pixels per step)", ["patch_size=96", "batch_size=4"]),
+}
+SIGMAS = (15, 25, 50)
+TEST_SET, COLOR = "BSD68", "gray"
+CACHE = RESULTS / "blind_levers_evaluations.json"
+
+
+def run_dir(arm: str) -> Path:
+    return ROOT / "runs" / f"blind-lever-{arm}"
+
+
+def plot(rows, preset, steps, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.8, 3.9))
+    width = 0.8 / len(ARMS)
+    for k, arm in enumerate(ARMS):
+        values = [next(r["psnr"] - r["bm3d_published"] for r in rows if r["arm"] == arm and r["sigma"] == sigma)
+                  for sigma in SIGMAS]
+        bars = ax.bar([i + (k - (len(ARMS) - 1) / 2) * width for i in range(len(SIGMAS))], values, width, label=arm)
+        ax.bar_label(bars, fmt="%+.2f", fontsize=7)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(SIGMAS)), [f"sigma {s}" for s in SIGMAS])
+    ax.set_ylabel("PSNR minus BM3D (published), dB")
+    ax.set_title(f"{preset}, {steps} steps per arm, one thread each; BSD68", fontsize=9)
+    ax.legend(fontsize=8)
+    save_figure(fig, path, dpi=120)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="dsdnresnet13-blind-fast", help="a blind supervised preset")
+    parser.add_argument("--steps", type=int, default=5000, help="training steps of each arm")
+    parser.add_argument("--no-train", action="store_true", help="only measure the runs that exist")
+    args = parser.parse_args(argv)
+    if not args.no_train:
+        train_side_by_side({arm: (args.preset, run_dir(arm), [f"steps={args.steps}", *overrides])
+                            for arm, (_, overrides) in ARMS.items()})
+    rows = []
+    for arm in ARMS:
+        run = run_dir(arm)
+        if not (run / "final.keras").exists():
+            raise SystemExit(f"{run}: no final.keras; train first (without --no-train)")
+        budget = run_budget(run)
+        for sigma in SIGMAS:
+            noise = f"gaussian:sigma={sigma}"
+            result = evaluate_cached(CACHE, f"{run.name}@{budget['steps']}", str(run.relative_to(ROOT) / "final.keras"),
+                                     TEST_SET, noise, COLOR)
+            rows.append({"arm": arm, "sigma": sigma, "noise": noise, "psnr": result["psnr"], "ssim": result["ssim"],
+                         "bm3d_published": published("BM3D", sigma), **budget})
+            print(f"{arm:20s} sigma {sigma:2d}  PSNR {result['psnr']:.3f}  SSIM {result['ssim']:.4f}", flush=True)
+
+    def psnr(arm, sigma):
+        return next(r["psnr"] for r in rows if r["arm"] == arm and r["sigma"] == sigma)
+
+    reference = next(iter(ARMS))
+    report = {
+        "command": "python " + " ".join(shlex.quote(a) for a in ["benchmarks/blind_levers.py", *sys.argv[1:]]),
+        "preset": args.preset,
+        "conditions": f"the {len(ARMS)} arms trained at the same time, one thread each, on the 2-core CPU",
+        "arms": {arm: {"what": what, "overrides": overrides} for arm, (what, overrides) in ARMS.items()},
+        "test": f"{TEST_SET}, gray, seed 0 (tools/evaluate.py protocol)",
+        "rows": rows,
+        "minus_reference": {arm: {str(s): round(psnr(arm, s) - psnr(reference, s), 3) for s in SIGMAS}
+                            for arm in ARMS if arm != reference},
+    }
+    print("minus the reference arm (dB):", report["minus_reference"])
+    (RESULTS / "blind_levers.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(rows, args.preset, rows[0]["steps"], RESULTS / "blind_levers.png")
+    print("wrote", RESULTS / "blind_levers.json", RESULTS / "blind_levers.png")
+
+
+if __name__ == "__main__":
+    main()
