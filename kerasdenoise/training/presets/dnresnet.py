@@ -406,15 +406,15 @@ _continued(SHIPPED_DS_FAST, "dsdnresnet13-blind-fast-long",
 
 # The gray DS model in one run of at most 4 hours of the 2-core machine: a training step costs
 # ~0.105 s (benchmarks/results/pipeline_step.json; the input pipeline ~0), so 110,000 steps are
-# ~3.2 hours, leaving room for a busy machine under the 4 hours; one warm-up + cosine over the whole run, an epoch (validation, checkpoint) every
-# 1,000 steps, a snapshot every 5,000 (the 90-minute point is one of them).  Uniform loss weights
-# and 48x48 patches: inverse_noise_rms weights and 96x96 patches both lost at sigma 50
-# (benchmarks/results/blind_levers.json).
+# ~3.2 hours, leaving room under the 4 hours for a busy machine; one warm-up + cosine over the
+# whole run, an epoch (validation, checkpoint) every 1,000 steps, a snapshot every 5,000 (the
+# 90-minute point is one of them).  Uniform loss weights and 48x48 patches: inverse_noise_rms
+# weights and 96x96 patches both lost at sigma 50 (benchmarks/results/blind_levers.json).
 DS_4H_STEPS = 110_000
 _add(SHIPPED_DS_FAST.replace(
     name="dsdnresnet13-blind-fast-4h",
     description=(f"DS-DN-ResNet-13 trained in one shot, blind Gaussian sigma 0-55 (more weight below 25), "
-                 f"Y of Train400+CBSD432, {DS_4H_STEPS} steps (~3.3 hours here), patch seed 6." + FAST_NOTE),
+                 f"Y of Train400+CBSD432, {DS_4H_STEPS} steps (~3.2 hours here), patch seed 6." + FAST_NOTE),
     steps=DS_4H_STEPS, steps_per_epoch=1000, snapshot_every=5000, seed=6,
 ))
 
