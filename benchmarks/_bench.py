@@ -52,14 +52,10 @@ def relative(path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def train_preset(preset: str, out=None, overrides=(), threads=None) -> Path:
-    """Run ``tools/train.py --config preset`` into ``out`` (default ``runs/<preset>``) unless it
-    has finished; an interrupted run is resumed.  Returns the run directory."""
-    out = Path(out or ROOT / "runs" / preset)
-    if (out / "final.keras").exists():
-        return out
-    command = [sys.executable, str(ROOT / "tools" / "train.py"), "--config", preset,
-               "--out", str(out), "--quiet"]
+def train_command(preset: str, out: Path, overrides=(), threads=None) -> list:
+    """The ``tools/train.py`` command that trains ``preset`` into ``out`` (resumed when ``out``
+    exists)."""
+    command = [sys.executable, str(ROOT / "tools" / "train.py"), "--config", preset, "--out", str(out), "--quiet"]
     for item in overrides:
         command += ["--set", item]
     if threads:
@@ -67,40 +63,43 @@ def train_preset(preset: str, out=None, overrides=(), threads=None) -> Path:
     if out.exists():
         command.append("--resume")
     print("$", " ".join(command[1:]), flush=True)
-    subprocess.run(command, check=True, cwd=ROOT)
+    return command
+
+
+def train_preset(preset: str, out=None, overrides=(), threads=None) -> Path:
+    """Run ``tools/train.py --config preset`` into ``out`` (default ``runs/<preset>``) unless it
+    has finished; an interrupted run is resumed.  Returns the run directory."""
+    out = Path(out or ROOT / "runs" / preset)
+    if (out / "final.keras").exists():
+        return out
+    subprocess.run(train_command(preset, out, overrides, threads), check=True, cwd=ROOT)
     return out
 
 
 def train_side_by_side(runs: dict, minutes: float | None = None) -> None:
-    """Train ``{name: (preset, out, overrides)}`` at the same time, one thread each (one core
-    apiece of the 2-core machine, so whatever else it does slows all alike).  With ``minutes``,
-    runs still going after that much wall-clock time are stopped (SIGTERM: a checkpoint at the
-    batch boundary); a run that ended sooner is left as it is.  Interrupted, the next call
-    resumes them (a finished run is left alone)."""
+    """Train ``{name: (preset, out, overrides)}`` at the same time, one thread each, so whatever
+    else the machine does slows all alike.  With ``minutes``, runs still going after that much
+    wall-clock time are stopped (SIGTERM: a checkpoint at the batch boundary).  A run that has
+    finished is left alone; an interrupted one is resumed.  A run that fails (rather than being
+    stopped here) is an error naming it."""
     import signal
     import time
 
     processes = {}
     for name, (preset, out, overrides) in runs.items():
         out = Path(out)
-        if (out / "final.keras").exists():
-            continue
-        command = [sys.executable, "-m", "kerasdenoise.cli.train", "--config", preset,
-                   "--out", str(out), "--threads", "1", "--quiet"]
-        for item in overrides:
-            command += ["--set", item]
-        if out.exists():
-            command.append("--resume")
-        print("$", " ".join(command[1:]), flush=True)
-        processes[name] = subprocess.Popen(command, cwd=ROOT)
+        if not (out / "final.keras").exists():
+            processes[name] = subprocess.Popen(train_command(preset, out, overrides, threads=1), cwd=ROOT)
     deadline = None if minutes is None else time.time() + minutes * 60
     while any(p.poll() is None for p in processes.values()) and (deadline is None or time.time() < deadline):
         time.sleep(5)
-    for process in processes.values():
+    stopped = set()
+    for name, process in processes.items():
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
+            stopped.add(name)
     for name, process in processes.items():
-        if process.wait() != 0 and deadline is None:
+        if process.wait() != 0 and name not in stopped:
             raise SystemExit(f"training {name} ({runs[name][0]}) failed with exit code {process.returncode}")
 
 

@@ -68,6 +68,13 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=5000, help="training steps of each arm")
     parser.add_argument("--no-train", action="store_true", help="only measure the runs that exist")
     args = parser.parse_args(argv)
+    for arm in ARMS:  # a run of another preset or budget in an arm's folder is not this measurement
+        config = run_dir(arm) / "config.json"
+        if config.exists():
+            saved = json.loads(config.read_text())
+            if (saved.get("name"), saved.get("steps")) != (args.preset, args.steps):
+                raise SystemExit(f"{run_dir(arm)} holds {saved.get('name')} at {saved.get('steps')} steps, not "
+                                 f"{args.preset} at {args.steps}: move it away first")
     if not args.no_train:
         train_side_by_side({arm: (args.preset, run_dir(arm), [f"steps={args.steps}", *overrides])
                             for arm, (_, overrides) in ARMS.items()})

@@ -129,6 +129,9 @@ def time_training_step(preset: str, steps: int, warmup: int) -> dict:
     from kerasdenoise.training.trainers import make_trainable
 
     config = get_preset(preset)
+    if not 1 <= warmup < config.steps_per_epoch:
+        raise SystemExit(f"--warmup must be between 1 and the preset's steps_per_epoch - 1 "
+                         f"({config.steps_per_epoch - 1}), got {warmup}")
     if config.procedure != "supervised":
         raise SystemExit(f"--step: preset {preset!r} uses procedure {config.procedure!r}; "
                          "the step is measured for single-run supervised presets")
@@ -140,18 +143,17 @@ def time_training_step(preset: str, steps: int, warmup: int) -> dict:
         next(iterator)
     start = time.perf_counter()
     for _ in range(steps):
-        degraded, clean = next(iterator)
-        _ = degraded.numpy(), clean.numpy()
+        _ = [t.numpy() for t in next(iterator)]
     times["stream"] = (time.perf_counter() - start) / steps
 
     keras.utils.set_random_seed(config.seed)
     trainable = make_trainable(config, build_network(config))
-    degraded, clean = next(iterator)
+    degraded, clean, weights = keras.utils.unpack_x_y_sample_weight(next(iterator))
     for _ in range(warmup):
-        trainable.train_on_batch(degraded, clean)
+        trainable.train_on_batch(degraded, clean, sample_weight=weights)
     start = time.perf_counter()
     for _ in range(steps):
-        trainable.train_on_batch(degraded, clean)
+        trainable.train_on_batch(degraded, clean, sample_weight=weights)
     times["train_on_batch"] = (time.perf_counter() - start) / steps
 
     stream = train_stream(0)
@@ -177,6 +179,10 @@ def time_training_step(preset: str, steps: int, warmup: int) -> dict:
     gaps = sorted(b - a for a, b in zip(timed, timed[1:]))
     times["train"] = (timed[-1] - timed[0]) / (len(timed) - 1)
     median_gap = gaps[len(gaps) // 2]
+    # ends[k] is the end of step k + 1; the step after an epoch's last waits for its end
+    # (validation, history row, checkpoint)
+    epoch_ends = [clock.ends[k * config.steps_per_epoch] - clock.ends[k * config.steps_per_epoch - 1]
+                  for k in (1, 2)]
     return {
         "preset": preset,
         "workload": {"network": config.model, "model_kwargs": config.model_kwargs,
@@ -187,7 +193,7 @@ def time_training_step(preset: str, steps: int, warmup: int) -> dict:
         "steps": steps, "warmup": warmup, "train_steps_timed": len(timed) - 1,
         "ms_per_step": {key: round(1000 * value, 2) for key, value in times.items()},
         "train_median_step_ms": round(1000 * median_gap, 2),
-        "train_epoch_end_ms": [round(1000 * g, 1) for g in gaps[-2:]],
+        "train_epoch_end_ms": [round(1000 * g, 1) for g in epoch_ends],
         "megapixels_per_s": round(config.batch_size * config.patch_size ** 2 / times["train"] / 1e6, 3),
     }
 

@@ -872,7 +872,8 @@ def _pipeline_step(src: Sources) -> list[str]:
              f"Preset `{data['preset']}`: `{w['network']}` {w['model_kwargs']}, {w['patch_size']}x{w['patch_size']} "
              f"patches, batch {w['batch_size']}, `{w['degradation']}`, {w['train_data']}; validation "
              f"{w['val_batches']} batches of {w['val_data']} every {w['steps_per_epoch']} steps. "
-             f"{data['steps']} timed steps after {data['warmup']} untimed; {machine['nproc']} x "
+             f"{data['steps']} timed steps after {data['warmup']} untimed "
+             f"({data.get('train_steps_timed', data['steps'])} for `runner.train`); {machine['nproc']} x "
              f"{machine['cpu_model']} ({machine.get('uptime_before', '-')}). Command: `{data['command']}`. "
              f"Source: {src.result_link('pipeline_step.json')}.", ""]
     body = [[STEP_PARTS.get(k, k), num(v, 1)] for k, v in data["ms_per_step"].items()]

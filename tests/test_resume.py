@@ -145,6 +145,10 @@ def runs(tmp_path_factory):
         state = _state(base / source)
         old = {"step": state["step"] + shift, "seconds": state["seconds"]}
         (base / name / "checkpoints" / "state.json").write_text(json.dumps(old))
+    # ... and a config.json written before a field with a default existed
+    config = json.loads((base / "old-boundary" / "config.json").read_text())
+    del config["loss_weighting"]
+    (base / "old-boundary" / "config.json").write_text(json.dumps(config))
     info["old-offbyone-step"] = info["cut"]["SIGINT"]["state"]["step"]
 
     jobs = [_args(data, base / "straight"), _args(data, base / "straight2")]
@@ -202,7 +206,8 @@ def test_interrupted_run_resumes_exactly(runs, name):
 def test_checkpoint_of_an_older_version_resumes(runs):
     base = runs["base"]
     straight = base / "straight"
-    # At an epoch end (what older versions wrote every epoch): identical in every respect.
+    # At an epoch end (what older versions wrote every epoch), its config.json without a field
+    # added since (loss_weighting): identical in every respect.
     for a, b in zip(_final_weights(straight), _final_weights(base / "old-boundary"), strict=True):
         assert np.array_equal(a, b)
     assert _rows(base / "old-boundary") == _rows(straight)

@@ -75,7 +75,7 @@ LOSS_WEIGHTINGS = {
     "uniform": "every patch counts alike (the papers' choice)",
     "inverse_noise_rms": (
         "each patch weighted by 1 / (rms(degraded - clean) + 5/255), normalised to mean 1 in each "
-        "batch. A blind model's restoration error grows about linearly with the noise level, so "
+        "batch. A blind model's restoration MSE grows about linearly with the noise level, so "
         "under uniform weights the strongest levels dominate the loss. These weights give each "
         "level about equal weight in PSNR terms (log-MSE). The 5/255 floor keeps nearly clean "
         "patches from taking over"

@@ -25,8 +25,16 @@ LEGACY_FIELDS = {"trainer": "procedure", "trainer_kwargs": "procedure_options"}
 
 
 def upgrade_legacy_fields(data: dict) -> dict:
-    """``data`` (a config as a dict) with the fields of :data:`LEGACY_FIELDS` renamed."""
-    return {LEGACY_FIELDS.get(key, key): value for key, value in data.items()}
+    """``data`` (a config as a dict) with the fields of :data:`LEGACY_FIELDS` renamed, and the
+    fields added since it was written at their defaults (what such a run trained with)."""
+    data = {LEGACY_FIELDS.get(key, key): value for key, value in data.items()}
+    defaults = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = f.default_factory()
+    return {**defaults, **data}
 
 
 @dataclass(frozen=True)
