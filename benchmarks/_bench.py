@@ -52,6 +52,23 @@ def relative(path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+def batch_clock():
+    """A Keras callback whose ``ends`` gets ``time.perf_counter()`` at the end of every training batch."""
+    import time
+
+    import keras
+
+    class BatchClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(time.perf_counter())
+
+    return BatchClock()
+
+
 def train_command(preset: str, out: Path, overrides=(), threads=None) -> list:
     """The ``tools/train.py`` command that trains ``preset`` into ``out`` (resumed when ``out``
     exists)."""

@@ -18,10 +18,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _bench import RESULTS, cpu_model, save_figure
+from _bench import RESULTS, batch_clock, cpu_model, save_figure
 
 PRESET = "dsdnresnet13-blind-fast"
 SETUPS = {
@@ -33,8 +32,6 @@ SETUPS = {
 
 def _timed_run(out: Path, steps: int, warmup: int, strategy: str, logical_cpus: int | None):
     """(In a worker process) train and return seconds per step after ``warmup`` steps."""
-    import keras
-
     from kerasdenoise.training import configs, distribute
 
     if logical_cpus:
@@ -44,19 +41,11 @@ def _timed_run(out: Path, steps: int, warmup: int, strategy: str, logical_cpus: 
         snapshot_every=0, strategy=strategy,
         devices=tuple(f"CPU:{i}" for i in range(logical_cpus)) if logical_cpus else ())
 
-    class Clock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.times.append(time.perf_counter())
-
     from kerasdenoise.training.runner import train
 
-    clock = Clock()
+    clock = batch_clock()
     train(config, out, callbacks=[clock], progress=False)
-    span = clock.times[-1] - clock.times[warmup - 1]
+    span = clock.ends[-1] - clock.ends[warmup - 1]
     return span / steps, config.batch_size
 
 

@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from _bench import RESULTS, ROOT, cpu_model, save_figure
+from _bench import RESULTS, ROOT, batch_clock, cpu_model, save_figure
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -162,15 +162,7 @@ def time_training_step(preset: str, steps: int, warmup: int) -> dict:
     trainable.fit(stream, steps_per_epoch=steps, epochs=1, verbose=0)
     times["fit"] = (time.perf_counter() - start) / steps
 
-    class Clock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.ends = []
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.ends.append(time.perf_counter())
-
-    clock = Clock()
+    clock = batch_clock()
     # Two epochs after the warm-up: each epoch end (validation, history, checkpoint) counted once.
     total = warmup + 2 * config.steps_per_epoch
     with tempfile.TemporaryDirectory() as out:

@@ -559,9 +559,9 @@ def make_datasets(config: TrainConfig):
     import tensorflow as tf
 
     from kerasdenoise.data.pipeline import patch_dataset
-    from kerasdenoise.losses import check_loss_weighting, patch_weights
+    from kerasdenoise.losses import patch_weights
 
-    weighting = check_loss_weighting(config.loss_weighting)
+    weighting = config.loss_weighting  # checked by train() and TrainConfig.from_dict
     train_images, train_names = _load_images(config.train_data, config.color)
 
     def train_stream(step):
