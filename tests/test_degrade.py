@@ -499,6 +499,10 @@ def test_hershey_fallback_when_no_file(tmp_path, monkeypatch):
     deg = degrade.from_spec("blur:kernel=mnist+gaussian:sigma=5")
     assert any("hershey-standin" in note for note in deg.notes)
     assert deg(gray(batch=2, size=16), SEED).shape == (2, 16, 16, 1)
+    # Without KERASDENOISE_MNIST the digits are looked for in the shared data folder.
+    monkeypatch.delenv("KERASDENOISE_MNIST")
+    monkeypatch.setenv("KERASDENOISE_DATA", str(tmp_path / "data"))
+    assert mnist.default_mnist_path() == tmp_path / "data" / "kernels" / mnist.MNIST_FILE_NAME
 
 
 def test_real_mnist_file_when_shared_data_exists():

@@ -8,7 +8,8 @@ against the noisy input and BM3D, and write a before/after PNG and a PSNR table.
 Everything lands in --out: the training run (`run/`, resumable), `psnr_table.md` / `.json`,
 and `before_after.png`.  The shipped TFLite models in exported_models/ are measured beside them:
 the gray ones (DS-DN-ResNet-13, DN-ResNet-13) on the gray photos, and the color one against CBM3D on center crops of the color
-photos.  BM3D / CBM3D are given the true sigma; the shipped models are blind.  The table ends with the
+photos.  BM3D / CBM3D are given the true sigma; the shipped models are blind.  Where the shared data
+holds the official DnCNN-B / CDnCNN-B weights, they are measured too (not drawn in the PNG).  The table ends with the
 shipped models' numbers on the reference sets (BSD68 / CBSD68), read from
 benchmarks/results/shipped.json (measured by benchmarks/ship_models.py), beside BM3D / CBM3D there.
 """
@@ -30,6 +31,20 @@ COLOR_CROP = 256  # CBM3D is slow: center crops keep the demo short
 NOTE = ("BM3D / CBM3D are told the true sigma; the shipped models are blind (one model for sigma 0-55). "
         "The bundled photos are few, large and smooth, where BM3D's non-local matching is strongest; "
         "the models' targets are set on the reference sets below.")
+# The official DnCNN-B / CDnCNN-B weights, measured beside the shipped models where the shared data
+# holds them: how far a network that beats BM3D on the reference sets is ahead on these photos.
+OFFICIAL = {"gray": ("DnCNN-B (official weights)", "GD_Gray_Blind.mat"),
+            "rgb": ("CDnCNN-B (official weights)", "GD_Color_Blind.mat")}
+
+
+def official_dncnn(color: str) -> list[tuple[str, str]]:
+    """``[(label, model spec)]`` of the official DnCNN model for ``color``; [] without the shared data."""
+    from kerasdenoise.data.discovery import shared_data_dir
+
+    data = shared_data_dir()
+    label, name = OFFICIAL[color]
+    path = data / "reference_models" / "dncnn" / name if data else None
+    return [(label, f"dncnn-official:{path}")] if path and path.is_file() else []
 
 
 class CenterCrops:
@@ -139,6 +154,7 @@ def main(argv=None):
         candidates.append(("shipped DS-DN-ResNet-13 (TFLite)", str(SHIPPED_GRAY)))
     if SHIPPED_GRAY_DN.exists():
         candidates.append(("shipped DN-ResNet-13 (TFLite)", str(SHIPPED_GRAY_DN)))
+    candidates += official_dncnn("gray")
     tables = [(f"Gray denoising, {NOISE}, scikit-image test photos ({', '.join(test_set.names())}), "
                "seed 0.", test_set, "gray", candidates)]
     if SHIPPED_COLOR.exists():
@@ -149,6 +165,7 @@ def main(argv=None):
         if SHIPPED_GRAY.exists():
             color_candidates.append(("shipped gray model on Y, Cb, Cr (TFLite)", str(SHIPPED_GRAY)))
         color_candidates.append(("shipped color model (TFLite)", str(SHIPPED_COLOR)))
+        color_candidates += official_dncnn("rgb")
         tables.append((f"Color denoising, {NOISE}, {color_set.name}, seed 0.", color_set, "rgb",
                        color_candidates))
 
@@ -167,7 +184,8 @@ def main(argv=None):
         text.append("\n".join(lines))
         baseline = next((b for b in ("BM3D", "CBM3D") if b in measured), None)
         margins += [f"{label}: {psnr - measured[baseline]:+.2f} dB against {baseline} on these photos"
-                    for label, psnr in measured.items() if baseline and label.startswith("shipped")]
+                    for label, psnr in measured.items()
+                    if baseline and (label.startswith("shipped") or "official" in label)]
     if margins:
         text.append("\n".join(f"- {m}" for m in margins))
         print("\n" + "\n".join(margins))
@@ -184,7 +202,7 @@ def main(argv=None):
     clean = load_clean_images(test_set, "gray")[0]
     noisy = degrade_for_eval(clean, NOISE, seed=0, index=0)
     rows = [("clean", clean, None), ("noisy", noisy.clip(0, 1), psnr(clean, noisy.clip(0, 1)))]
-    for label, spec in candidates[1:]:
+    for label, spec in [c for c in candidates[1:] if c[0] not in {o[0] for o in OFFICIAL.values()}]:
         denoiser = load_denoiser(spec)
         denoiser.set_noise(NOISE)
         restored = denoiser(noisy)

@@ -94,7 +94,7 @@ def _repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def _shared_data_candidate() -> tuple[Path, str]:
+def shared_data_candidate() -> tuple[Path, str]:
     """Where shared data would be: (path, how it was chosen)."""
     from_env = os.environ.get(DATA_ENV_VAR)
     if from_env:
@@ -105,7 +105,7 @@ def _shared_data_candidate() -> tuple[Path, str]:
 def shared_data_dir() -> Path | None:
     """The shared data folder: ``$KERASDENOISE_DATA`` if set, else ``<repo root>/../shared/data``;
     ``None`` if that folder does not exist."""
-    candidate, _ = _shared_data_candidate()
+    candidate, _ = shared_data_candidate()
     return candidate if candidate.is_dir() else None
 
 
@@ -175,7 +175,7 @@ def image_set(name_or_dir) -> ImageSet:
         if key == shared_name.lower():
             root = shared_data_dir()
             if root is None:
-                candidate, how = _shared_data_candidate()
+                candidate, how = shared_data_candidate()
                 raise FileNotFoundError(
                     f"image set {shared_name!r} needs the shared data folder, which was not "
                     f"found at {candidate} ({how}); set the environment variable "

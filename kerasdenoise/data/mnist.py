@@ -25,6 +25,8 @@ from typing import Optional, Tuple, Union
 import cv2
 import numpy as np
 
+from kerasdenoise.data.discovery import shared_data_candidate
+
 #: Kernel side used by the ResUNet authors' code (MNIST digit resized to 7x7).
 DEFAULT_KERNEL_SIZE = 7
 
@@ -42,25 +44,12 @@ _IDX_UBYTE_1D_MAGIC = 0x00000801  # IDX: unsigned byte data, 1 dimension (labels
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _repo_root() -> Path:
-    """The directory holding the ``kerasdenoise`` package."""
-    return Path(__file__).resolve().parents[2]
-
-
-def _shared_data_dir() -> Path:
-    """``KERASDENOISE_DATA`` if set, else ``<repo root>/../shared/data`` (may not exist)."""
-    env = os.environ.get("KERASDENOISE_DATA")
-    if env:
-        return Path(env).expanduser()
-    return _repo_root().parent / "shared" / "data"
-
-
 def default_mnist_path() -> Path:
     """Where MNIST is looked for without a path: ``KERASDENOISE_MNIST``, else the shared data."""
     env = os.environ.get("KERASDENOISE_MNIST")
     if env:
         return Path(env).expanduser()
-    return _shared_data_dir() / "kernels" / MNIST_FILE_NAME
+    return shared_data_candidate()[0] / "kernels" / MNIST_FILE_NAME
 
 
 def _idx_bytes(path: Path) -> bytes:

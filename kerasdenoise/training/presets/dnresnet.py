@@ -418,13 +418,15 @@ _add(SHIPPED_DS_FAST.replace(
     steps=DS_4H_STEPS, steps_per_epoch=1000, snapshot_every=5000, seed=6,
 ))
 
-# DN-ResNet-13 from the shipped DS model, the cascade way: its trained 3-layer base (conv1, conv2,
-# output) inherited, the five standard ResBlocks inserted at the identity (zero closing layers)
-# and the whole network trained on; the DS run's minutes count in its budget.
+# DN-ResNet-13 from a trained DS model (dsdnresnet13-blind-fast-long, kept in benchmarks/saved_runs),
+# the cascade way: its trained 3-layer base (conv1, conv2, output) inherited, the five standard
+# ResBlocks inserted at the identity (zero closing layers) and the whole network trained on; the DS
+# runs' minutes count in its budget.
 _continued(SHIPPED_DN_FAST, "dnresnet13-blind-fast-from-ds",
            "DN-ResNet-13, blind Gaussian sigma 0-55 (more weight below 25), Y of Train400+CBSD432: "
-           "five ResBlocks inserted at the identity into the 3-layer base of the shipped DS-DN-ResNet-13",
-           "exported_models/ds_dnresnet13_blind/model.keras", 7_000, 5e-4, 2,
+           "five ResBlocks inserted at the identity into the 3-layer base of DS-DN-ResNet-13 "
+           "dsdnresnet13-blind-fast-long",
+           "benchmarks/saved_runs/dsdnresnet13-blind-fast-long/final.keras", 7_000, 5e-4, 2,
            model_kwargs={**SHIPPED_DN_FAST.model_kwargs, "identity_blocks": [1, 2, 3, 4, 5]},
            snapshot_every=2000)
 
