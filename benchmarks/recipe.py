@@ -17,7 +17,7 @@ snapshot is measured with the ``tools/evaluate.py`` protocol (BSD68, gray, seed 
 
 A third curve is the shipped gray model's own run (``dsdnresnet13-blind-fast-4h``, kept in
 ``benchmarks/saved_runs/``): 110,000 fast-recipe steps with one warm-up + cosine over the whole run,
-on both cores of the quiet machine, a snapshot every 5,000 steps; it gives the 60- and 90-minute
+on both cores with no other training beside it, a snapshot every 5,000 steps; it gives the 60- and 90-minute
 points and the end of a longer run.  Writes ``benchmarks/results/recipe.json`` and ``recipe.png``.
 """
 from __future__ import annotations
