@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,7 @@ def train_command(preset: str, out: Path, overrides=(), threads=None) -> list:
         command += ["--threads", str(threads)]
     if out.exists():
         command.append("--resume")
-    print("$", " ".join(command[1:]), flush=True)
+    print("$", shlex.join(command[1:]), flush=True)
     return command
 
 

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -777,7 +778,7 @@ def _blind_levers(src: Sources) -> list[str]:
     lines = ["## Levers of blind training, side by side", "",
              f"Preset `{data['preset']}`, every arm alike but for its overrides; {data['conditions']}. "
              f"Test: {data['test']}. Command: `{data['command']}`. Source: {src.result_link('blind_levers.json')}.", ""]
-    lines += [f"- `{arm}`: {item['what']}" + (f" (`{' '.join('--set ' + o for o in item['overrides'])}`)"
+    lines += [f"- `{arm}`: {item['what']}" + (f" (`{' '.join('--set ' + shlex.quote(o) for o in item['overrides'])}`)"
                                               if item["overrides"] else "") for arm, item in data["arms"].items()]
     lines.append("")
     body = [[f"`{r['arm']}`", r["sigma"], pair(r["psnr"], r["ssim"]), num(r["bm3d_published"]),
