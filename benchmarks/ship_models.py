@@ -3,8 +3,8 @@
 DS-DN-ResNet-13), measure every shipped file and write each folder's MODEL_CARD.md.
 
   python tools/train.py --config dsdnresnet13-blind-fast-4h  # gray DS-DN-ResNet-13 (about 3.3 h here)
-  python tools/train.py --config dnresnet13-blind-fast       # gray DN-ResNet-13
-  python tools/train.py --config color-opponent-blind-fast   # RGB, from the shipped gray model
+  python tools/train.py --config dnresnet13-blind-fast-lowsigma   # gray DN-ResNet-13 (the last of its runs: SHIPPED's parents)
+  python tools/train.py --config color-opponent-blind-fast-tuned  # RGB, from the shipped gray model (after ...-fast)
   python benchmarks/ship_models.py [--only ds_dnresnet13_blind ...]
 
 A model whose run (``runs/<preset>/final.keras``) is missing is skipped with a note.  Measured with
