@@ -139,6 +139,29 @@ def run_budget(run_dir) -> dict:
     return {"steps": steps, "minutes": round(minutes, 1)}
 
 
+SAVED_RUNS = ROOT / "benchmarks" / "saved_runs"
+
+
+def finished_run(preset: str) -> Path:
+    """The folder of ``preset``'s finished run: ``runs/<preset>`` when trained here, else the copy
+    kept in ``benchmarks/saved_runs`` (``runs/<preset>`` when neither has ``final.keras``)."""
+    for base in (ROOT / "runs", SAVED_RUNS):
+        if (base / preset / "final.keras").exists():
+            return base / preset
+    return ROOT / "runs" / preset
+
+
+def chained(runs) -> list[tuple[Path, dict]]:
+    """Each run of a chain (each started from the final weights of the one before) with
+    ``{"steps", "minutes"}`` of the runs before it: where its own steps and minutes start."""
+    out, steps, minutes = [], 0, 0.0
+    for run in runs:
+        out.append((Path(run), {"steps": steps, "minutes": round(minutes, 1)}))
+        budget = run_budget(run)
+        steps, minutes = steps + budget["steps"], minutes + budget["minutes"]
+    return out
+
+
 def summarize(report: dict) -> dict:
     """The cache entry of one ``kerasdenoise.evaluation.evaluate`` report (its first noise)."""
     result = report["results"][0]

@@ -28,17 +28,17 @@ import json
 import tempfile
 from pathlib import Path
 
-from _bench import (RESULTS, ROOT, SNAPSHOT_CACHE as CACHE, cached_evaluation, evaluate_cached, run_budget,
-                    save_figure, train_side_by_side)
+from _bench import (RESULTS, ROOT, SAVED_RUNS, SNAPSHOT_CACHE as CACHE, cached_evaluation, chained,
+                    evaluate_cached, save_figure, train_side_by_side)
 
 PRESETS = {"paper": "dsdnresnet13-blind", "fast": "dsdnresnet13-blind-fast"}
 RUNS = {recipe: ROOT / "runs" / f"recipe-{recipe}-1core" for recipe in PRESETS}
 FAST_STEPS = 7000  # the fast run's planned length: about 30 minutes on one core
 OVERRIDES = {"paper": ["steps=100000", "snapshot_every=500"],  # stopped by the clock
              "fast": [f"steps={FAST_STEPS}", "snapshot_every=1000"]}
-SHIPPED_RUN = ROOT / "benchmarks" / "saved_runs" / "dsdnresnet13-blind-fast-4h"
+SHIPPED_RUN = SAVED_RUNS / "dsdnresnet13-blind-fast-4h"
 # the shipped run's last 37 minutes under the 4-hour cap: a warm restart from its final weights (not shipped)
-RESTART_RUN = ROOT / "benchmarks" / "saved_runs" / "dsdnresnet13-blind-fast-4h-restart"
+RESTART_RUN = SAVED_RUNS / "dsdnresnet13-blind-fast-4h-restart"
 NOISE, TEST_SET, COLOR = "gaussian:sigma=25", "BSD68", "gray"
 MARKS = (15, 30, 60, 90)  # minutes at which each curve is read off
 BM3D = RESULTS / "dncnn_reproduction" / "bm3d-s25.json"
@@ -112,7 +112,7 @@ def shipped_curve() -> list[dict]:
 
 def restart_curve() -> list[dict]:
     """The warm restart's snapshots, its steps and minutes counted from the end of the shipped run."""
-    before = run_budget(SHIPPED_RUN)
+    (_, before), = chained([SHIPPED_RUN, RESTART_RUN])[1:]
     return [{**p, "step": p["step"] + before["steps"], "minutes": round(p["minutes"] + before["minutes"], 1)}
             for p in curve(RESTART_RUN)]
 

@@ -3,11 +3,12 @@
 DS-DN-ResNet-13), measure every shipped file and write each folder's MODEL_CARD.md.
 
   python tools/train.py --config dsdnresnet13-blind-fast-4h  # gray DS-DN-ResNet-13 (about 3.3 h here)
-  python tools/train.py --config dnresnet13-blind-fast-lowsigma   # gray DN-ResNet-13 (the last of its runs: SHIPPED's parents)
+  python tools/train.py --config dnresnet13-blind-fast-4h   # gray DN-ResNet-13 (about 2.3 h here)
   python tools/train.py --config color-opponent-blind-fast-tuned  # RGB, from the shipped gray model (after ...-fast)
   python benchmarks/ship_models.py [--only ds_dnresnet13_blind ...]
 
-A model whose run (``runs/<preset>/final.keras``) is missing is skipped with a note.  Measured with
+A model's run is ``runs/<preset>`` when trained here, else the copy kept in ``benchmarks/saved_runs``;
+one with neither ``final.keras`` is skipped with a note.  Measured with
 the ``tools/evaluate.py`` protocol (seed 0): ``model.keras``, the float32 and the int8 TFLite file at
 Gaussian sigma 15 / 25 / 50 on BSD68 (gray models) or CBSD68 (RGB), with the PSNR of the outer
 8-pixel frame beside the whole image's; the run's snapshot nearest 90 training minutes at the same
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _bench import (
-    RESULTS, ROOT, SNAPSHOT_CACHE, cached_evaluation, content_hash, evaluate_cached, reference, relative,
-    run_budget,
+    RESULTS, ROOT, SNAPSHOT_CACHE, cached_evaluation, chained, content_hash, evaluate_cached, finished_run,
+    reference, relative, run_budget,
 )
 
 EXPORTED = ROOT / "exported_models"
@@ -55,8 +56,6 @@ class Shipped:
     # finished runs whose trained network is a frozen part of this model (the color model's
     # luminance network): their steps and minutes count in the budget too
     components: tuple = ()
-    # the shipped folder (an item above it) that holds the component, where this preset reads it
-    component_folder: str | None = None
     # int8 calibration noise (None: the training noise); chosen by benchmarks/int8_calibration.py
     # (benchmarks/results/int8_calibration_<folder>.json)
     calibration_noise: str | None = None
@@ -89,15 +88,14 @@ SHIPPED = (
             "BSD68", "gray", "BM3D", "DnCNN-B", "savedmodel,tflite", "Train400",
             "beat BM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB",
             calibration_noise="gaussian:sigma=0..40", float_layers=DS_FLOAT_LAYERS),
-    Shipped("dnresnet13_blind", "dnresnet13-blind-fast-lowsigma", "DN-ResNet-13, blind gray (Y) denoiser",
+    Shipped("dnresnet13_blind", "dnresnet13-blind-fast-4h", "DN-ResNet-13, blind gray (Y) denoiser",
             "BSD68", "gray", "BM3D", "DnCNN-B", "tflite", "Train400",
             "beat BM3D at sigma 15, 25 and 50, and be at least as good as the DS model",
-            parents=(DS_FIRST, DS_LONG, DN_FROM_DS), calibration_noise="gaussian:sigma=0..40"),
+            calibration_noise="gaussian:sigma=0..40"),
     Shipped("color_blind", "color-opponent-blind-fast-tuned", "Blind RGB denoiser",
             "CBSD68", "rgb", "CBM3D", "CDnCNN-B", "tflite", "CBSD432",
             "beat CBM3D at sigma 15, 25 and 50 with model.keras and the float32 TFLite; int8 within 0.1 dB",
             parents=(COLOR_FIRST,), components=(DS_FIRST, DS_LONG, DN_FROM_DS, DN_LOW_SIGMA),
-            component_folder="dnresnet13_blind",
             calibration_noise="gaussian:sigma=0..40",
             float_layers=COLOR_FLOAT_LAYERS),
 )
@@ -150,14 +148,17 @@ def measure(item: Shipped, folder: Path) -> list[dict]:
     return rows
 
 
-def at_minutes(item: Shipped, run: Path, minutes: float) -> dict | None:
-    """The run's snapshot at or before ``minutes``, measured at every sigma whose evaluation is
+def at_minutes(item: Shipped, runs: list[Path], minutes: float) -> dict | None:
+    """The snapshot at or before ``minutes`` of the model's own runs (a chain, each started from the
+    one before; minutes and steps count from the first), measured at every sigma whose evaluation is
     cached or whose snapshot file is still there (a kept run may have dropped early files)."""
-    index_path = run / "snapshots" / "snapshots.json"
-    if not index_path.exists():
+    run, before = next(((run, before) for run, before in reversed(chained(runs))
+                        if before["minutes"] <= minutes), (None, None))
+    index_path = run / "snapshots" / "snapshots.json" if run else None
+    if index_path is None or not index_path.exists():
         return None
     index = json.loads(index_path.read_text())
-    steps = [int(s) for s in index if index[s]["minutes"] <= minutes + 0.5]
+    steps = [int(s) for s in index if before["minutes"] + index[s]["minutes"] <= minutes + 0.5]
     if not steps:
         return None
     step = max(steps)
@@ -171,7 +172,8 @@ def at_minutes(item: Shipped, run: Path, minutes: float) -> dict | None:
             result = cached_evaluation(SNAPSHOT_CACHE, key, noise(sigma), item.test_set, item.color)
         if result is not None:
             psnr[str(sigma)] = result["psnr"]
-    return {"step": step, "minutes": index[str(step)]["minutes"], "psnr": psnr, "run": relative(run)}
+    return {"step": before["steps"] + step, "minutes": round(before["minutes"] + index[str(step)]["minutes"], 1),
+            "psnr": psnr, "run": relative(run), "run_step": step}
 
 
 def budget_of(item: Shipped, run: Path) -> dict:
@@ -217,9 +219,6 @@ def parent_command(item: Shipped) -> str:
     for parent in item.components + item.parents:
         config = json.loads((ROOT / parent / "config.json").read_text())
         lines.append(f"kerasdenoise-train --config {config['name']} --out {parent}   # kept in the repository\n")
-    if item.component_folder:
-        lines.insert(len(item.components), f"python benchmarks/ship_models.py --only {item.component_folder}   "
-                     "# the component network, where this preset reads it\n")
     return "".join(lines)
 
 
@@ -236,8 +235,10 @@ def ninety_note(mark) -> str:
     if mark.get("note"):
         return (f"The 90-minute point is the final model: {mark['note']} "
                 f"({mark['minutes']} minutes, {mark['step']} steps).")
+    counted = (f" (its step {mark['run_step']}; minutes and steps count the runs before it)"
+               if mark.get("run_step", mark["step"]) != mark["step"] else "")
     return (f"The 90-minute point is the snapshot of `{mark['run']}` at {mark['minutes']} minutes "
-            f"(step {mark['step']}), mid-schedule: the cosine spans the whole run (\"-\": not measured "
+            f"(step {mark['step']}){counted}, mid-schedule: the cosine spans the whole run (\"-\": not measured "
             "at that level).")
 
 
@@ -310,7 +311,7 @@ def ship(item: Shipped) -> dict | None:
     from kerasdenoise import models
     from kerasdenoise.runtime import load_keras_model
 
-    run = ROOT / "runs" / item.preset
+    run = finished_run(item.preset)
     if not (run / "final.keras").exists():
         print(f"skipping {item.folder}: {run / 'final.keras'} does not exist (train: "
               f"python tools/train.py --config {item.preset})")
@@ -321,7 +322,7 @@ def ship(item: Shipped) -> dict | None:
     rows = measure(item, folder)
     stats = models.stats(load_keras_model(folder / "model.keras"))
     budget = budget_of(item, run)
-    mark = at_minutes(item, ROOT / item.parents[0] if item.parents else run, MARK_MINUTES)
+    mark = at_minutes(item, [ROOT / parent for parent in item.parents] + [run], MARK_MINUTES)
     own = [run_budget(ROOT / parent) for parent in item.parents] + [run_budget(run)]
     if mark is None and sum(b["minutes"] for b in own) <= MARK_MINUTES:
         # the model's own runs (not its frozen components') ended before the mark: its 90-minute
