@@ -503,8 +503,8 @@ _continued(COLOR_OPPONENT, "color-opponent-blind-fast-tuned",
 
 # The color model inside the 4-hour cap: the two runs above (chroma network, then end-to-end
 # tuning) around the 4-hour DN-ResNet-13 (its kept final weights) as the luminance network, shorter
-# so that the three runs fit: 10,000 + 4,000 steps at ~0.27 s and ~0.5 s a step here are ~80
-# minutes beside that run's ~2.4 hours.
+# so that the three runs fit: stage 1 measured 0.155 s a step here, so 10,000 + 4,000 steps add
+# about an hour to that run's 148 minutes.
 DN_4H_FINAL = "benchmarks/saved_runs/dnresnet13-blind-fast-4h/final.keras"
 COLOR_4H_STEPS, COLOR_4H_TUNE_STEPS = 10_000, 4_000
 COLOR_4H = _add(COLOR_OPPONENT.replace(
