@@ -151,6 +151,12 @@ def finished_run(preset: str) -> Path:
     return ROOT / "runs" / preset
 
 
+def total_budget(runs) -> dict:
+    """``{"steps", "minutes"}`` summed over ``runs``."""
+    budgets = [run_budget(run) for run in runs]
+    return {"steps": sum(b["steps"] for b in budgets), "minutes": round(sum(b["minutes"] for b in budgets), 1)}
+
+
 def chained(runs) -> list[tuple[Path, dict]]:
     """Each run of a chain (each started from the final weights of the one before) with
     ``{"steps", "minutes"}`` of the runs before it: where its own steps and minutes start."""

@@ -174,7 +174,7 @@ WHY = {
                               "29.75 dB, 0.96 under CBM3D. Color takes long to learn: a 3-channel DN-ResNet-13 is "
                               "2.2 dB under CBM3D after 26 minutes (shared/design/recipe-baseline.md), and our "
                               "shipped color model beats CBM3D only by reusing the gray model on an opponent "
-                              "transform (30.89). At sigma 15 and 50 the same network and budget (Adam 5e-4: 1e-3 "
+                              "transform (docs/results/shipped.md). At sigma 15 and 50 the same network and budget (Adam 5e-4: 1e-3 "
                               "diverged at sigma 15) give 32.43 and 27.00, 1.09 and 0.38 under CBM3D "
                               "(docs/results/idgan.md). The paper's 32 x 64 net and 400,000 steps are days here; a "
                               "4-hour run of this preset is the next measurement."),

@@ -420,15 +420,15 @@ DS_4H = _add(SHIPPED_DS_FAST.replace(
     steps=DS_4H_STEPS, steps_per_epoch=1000, snapshot_every=5000, seed=6,
 ))
 
-# The gray DN-ResNet-13 in one run of at most 4 hours, as the DS model's: a step costs ~0.19 s here
-# (2.3 times the DS model's multiply-adds), so 60,000 steps are ~3.2 hours, leaving room for a busy
-# machine; one warm-up + cosine over the whole run, a snapshot every 5,000 steps (the 90-minute
+# The gray DN-ResNet-13 in one run of at most 4 hours, as the DS model's: a step costs ~0.15 s here
+# (2.3 times the DS model's multiply-adds; measured 148 minutes for the whole run), leaving room for
+# a busy machine; one warm-up + cosine over the whole run, a snapshot every 5,000 steps (the 90-minute
 # point is one of them).
 DN_4H_STEPS = 60_000
 _add(SHIPPED_DN_FAST.replace(
     name="dnresnet13-blind-fast-4h",
     description=(f"DN-ResNet-13 trained in one shot, blind Gaussian sigma 0-55 (more weight below 25), "
-                 f"Y of Train400+CBSD432, {DN_4H_STEPS} steps (~3.2 hours here), patch seed 8." + FAST_NOTE),
+                 f"Y of Train400+CBSD432, {DN_4H_STEPS} steps (~2.5 hours here), patch seed 8." + FAST_NOTE),
     steps=DN_4H_STEPS, steps_per_epoch=1000, snapshot_every=5000, seed=8,
 ))
 
@@ -488,9 +488,10 @@ _add(SHIPPED_DN_FAST.replace(
     noise=LOW_SIGMA_SPEC, steps=EVOLVE_STEPS, learning_rate=1e-4, seed=4, snapshot_every=1000,
 ))
 
-# The shipped color model, tuned end to end: the opponent model with the low-sigma luminance
-# network (its chroma weights kept in benchmarks/saved_runs) trained on with the luminance
-# network unfrozen, at a low rate (the luminance holds 88 % of the RGB error at sigma 15 and 25).
+# The color model shipped before the 4-hour runs, tuned end to end: the opponent model with the
+# low-sigma luminance network (its chroma weights kept in benchmarks/saved_runs) trained on with the
+# luminance network unfrozen, at a low rate (the luminance holds 88 % of the RGB error at sigma 15
+# and 25).
 _continued(COLOR_OPPONENT, "color-opponent-blind-fast-tuned",
            "RGB: color-opponent-blind-fast with the low-sigma luminance network, trained on end to end "
            "(luminance network unfrozen), blind Gaussian sigma 0-55 with more weight below 25 and "
@@ -498,13 +499,13 @@ _continued(COLOR_OPPONENT, "color-opponent-blind-fast-tuned",
            "benchmarks/saved_runs/color-opponent-blind-fast/final.keras", 2_500, 1e-4, 5,
            model_kwargs={**COLOR_OPPONENT.model_kwargs, "luma": DN_LOW_SIGMA_FINAL, "train_luma": True},
            noise=LOW_SIGMA_SPEC, snapshot_every=500)
-# The shipped color model's run went on to 5,000 steps: `kerasdenoise-train --config
+# That model's run went on to 5,000 steps: `kerasdenoise-train --config
 # color-opponent-blind-fast-tuned`, then the same with `--set steps=5000 --resume`.
 
 # The color model inside the 4-hour cap: the two runs above (chroma network, then end-to-end
 # tuning) around the 4-hour DN-ResNet-13 (its kept final weights) as the luminance network, shorter
-# so that the three runs fit: stage 1 measured 0.155 s a step here, so 10,000 + 4,000 steps add
-# about an hour to that run's 148 minutes.
+# so that the three runs fit: measured 24.4 and 14.4 minutes here (0.15 and 0.22 s a step), 187
+# minutes with the DN run; the shipped color model.
 DN_4H_FINAL = "benchmarks/saved_runs/dnresnet13-blind-fast-4h/final.keras"
 COLOR_4H_STEPS, COLOR_4H_TUNE_STEPS = 10_000, 4_000
 COLOR_4H = _add(COLOR_OPPONENT.replace(
