@@ -3,6 +3,7 @@
 
   python benchmarks/blind_levers.py [--steps 5000]    # trains every arm at once, evaluates, plots
   python benchmarks/blind_levers.py --no-train        # only measures the runs that exist
+  python benchmarks/blind_levers.py --arms reference poisson_mix   # trains and measures these arms only
 
 Every arm is the preset (DS-DN-ResNet-13, fast recipe, blind Gaussian sigma 0-55 by default) with
 the same steps, seed and data, changed only by its overrides (:data:`ARMS`): the loss weighting of
@@ -14,7 +15,8 @@ context inside the patch, 53 % of a 96x96 one's).  The arms not yet trained trai
 thread each, so whatever else the machine does slows them alike; they land in ``runs/blind-lever-<arm>``
 and an interrupted call resumes them.  Each final model is measured on BSD68 at sigma 15 / 25 /
 50 with the ``tools/evaluate.py`` protocol (seed 0; cached in
-``benchmarks/results/blind_levers_evaluations.json``).  Writes ``benchmarks/results/blind_levers.json``
+``benchmarks/results/blind_levers_evaluations.json``; an arm whose run is gone reads its cached
+numbers), and at one Poisson and one Poisson-Gaussian level (:data:`OTHER_NOISES`) where its run is there.  Writes ``benchmarks/results/blind_levers.json``
 and ``blind_levers.png``.
 """
 from __future__ import annotations
@@ -25,9 +27,18 @@ import shlex
 import sys
 from pathlib import Path
 
-from _bench import RESULTS, ROOT, evaluate_cached, published, run_budget, save_figure, train_side_by_side
+from _bench import (
+    RESULTS, ROOT, cached_evaluation, evaluate_cached, published, run_budget, save_figure, train_side_by_side,
+)
 
-from kerasdenoise.training.presets.dnresnet import LOW_SIGMA_SPEC
+from kerasdenoise.training.presets.dnresnet import (
+    BLIND_GAUSSIAN_SPEC, LOW_SIGMA_SPEC, PG_SIGMAS, POISSON_PEAKS, poisson_gaussian_spec, poisson_spec,
+)
+
+# half of the patches from the blind Gaussian mix, half from the paper's 12 Poisson and
+# Poisson-Gaussian levels ('|' picks its members uniformly)
+POISSON_MIX_SPEC = "|".join([BLIND_GAUSSIAN_SPEC] * 4 + [poisson_spec(p) for p in POISSON_PEAKS]
+                            + [poisson_gaussian_spec(s) for s in PG_SIGMAS])
 
 # arm: (what it changes, overrides of the preset); the first is the reference.
 ARMS = {
@@ -36,8 +47,12 @@ ARMS = {
     "patch96": ("96x96 patches, batch 4 (the same pixels per step)", ["patch_size=96", "batch_size=4"]),
     "low_sigma": ("more of the patches below sigma 15 (the blind mix plus a sigma 0-15 part)",
                   [f"noise={LOW_SIGMA_SPEC}"]),
+    "poisson_mix": ("half of the patches with the paper's Poisson / Poisson-Gaussian levels instead",
+                    [f"noise={POISSON_MIX_SPEC}"]),
 }
 SIGMAS = (15, 25, 50)
+# measured beside the Gaussian levels where an arm's run is there (what the Poisson mix buys)
+OTHER_NOISES = ("poisson:peak=4", "poisson-gaussian:sigma=6,peak=60")
 TEST_SET, COLOR = "BSD68", "gray"
 CACHE = RESULTS / "blind_levers_evaluations.json"
 
@@ -71,6 +86,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="dsdnresnet13-blind-fast", help="a blind supervised preset")
     parser.add_argument("--steps", type=int, default=5000, help="training steps of each arm")
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS),
+                        help="the arms to train (default: all); the others are measured from their runs or cache")
     parser.add_argument("--no-train", action="store_true", help="only measure the runs that exist")
     args = parser.parse_args(argv)
     for arm in ARMS:  # a run of another preset or budget in an arm's folder is not this measurement
@@ -81,21 +98,37 @@ def main(argv=None):
                 raise SystemExit(f"{run_dir(arm)} holds {saved.get('name')} at {saved.get('steps')} steps, not "
                                  f"{args.preset} at {args.steps}: move it away first")
     if not args.no_train:
-        train_side_by_side({arm: (args.preset, run_dir(arm), [f"steps={args.steps}", *overrides])
-                            for arm, (_, overrides) in ARMS.items()})
-    rows = []
+        train_side_by_side({arm: (args.preset, run_dir(arm), [f"steps={args.steps}", *ARMS[arm][1]])
+                            for arm in args.arms})
+    out = RESULTS / "blind_levers.json"
+    # an arm whose run is gone keeps the budget its earlier measurement recorded
+    earlier = {(r["arm"], r["sigma"]): r for r in json.loads(out.read_text())["rows"]} if out.exists() else {}
+    rows, other = [], {}
     for arm in ARMS:
         run = run_dir(arm)
-        if not (run / "final.keras").exists():
-            raise SystemExit(f"{run}: no final.keras; train first (without --no-train)")
-        budget = run_budget(run)
+        there = (run / "final.keras").exists()
+        budget = run_budget(run) if there else None
+        key = f"{run.name}@{budget['steps'] if there else args.steps}"
         for sigma in SIGMAS:
             noise = f"gaussian:sigma={sigma}"
-            result = evaluate_cached(CACHE, f"{run.name}@{budget['steps']}", str(run.relative_to(ROOT) / "final.keras"),
-                                     TEST_SET, noise, COLOR)
+            if there:
+                result = evaluate_cached(CACHE, key, str(run.relative_to(ROOT) / "final.keras"), TEST_SET, noise,
+                                         COLOR)
+            else:
+                result = cached_evaluation(CACHE, key, noise, TEST_SET, COLOR)
+                if result is None:
+                    raise SystemExit(f"{run}: no final.keras and no cached evaluation; train it (--arms {arm})")
+                budget = {k: earlier[(arm, sigma)][k] for k in ("steps", "minutes")} if (arm, sigma) in earlier \
+                    else {"steps": args.steps, "minutes": None}
             rows.append({"arm": arm, "sigma": sigma, "noise": noise, "psnr": result["psnr"], "ssim": result["ssim"],
                          "bm3d_published": published("BM3D", sigma), **budget})
             print(f"{arm:20s} sigma {sigma:2d}  PSNR {result['psnr']:.3f}  SSIM {result['ssim']:.4f}", flush=True)
+        for noise in OTHER_NOISES:
+            result = (evaluate_cached(CACHE, key, str(run.relative_to(ROOT) / "final.keras"), TEST_SET, noise, COLOR)
+                      if there else cached_evaluation(CACHE, key, noise, TEST_SET, COLOR))
+            if result is not None:
+                other.setdefault(arm, {})[noise] = result["psnr"]
+                print(f"{arm:20s} {noise}  PSNR {result['psnr']:.3f}", flush=True)
 
     def psnr(arm, sigma):
         return next(r["psnr"] for r in rows if r["arm"] == arm and r["sigma"] == sigma)
@@ -105,16 +138,18 @@ def main(argv=None):
         "command": "python " + " ".join(shlex.quote(a) for a in ["benchmarks/blind_levers.py", *sys.argv[1:]]),
         "preset": args.preset,
         "conditions": ("one thread per arm on the 2-core CPU; the arms trained by one call run at the same time "
-                       "(reference, inverse_noise_rms and patch96 together; low_sigma later, with no other arm), so compare "
-                       "the PSNRs, taken at equal steps, not the minutes"),
+                       "(reference, inverse_noise_rms and patch96 together; low_sigma later, with no other arm; "
+                       "reference again with poisson_mix, the first runs being gone), so compare the PSNRs, taken "
+                       "at equal steps, not the minutes"),
         "arms": {arm: {"what": what, "overrides": overrides} for arm, (what, overrides) in ARMS.items()},
         "test": f"{TEST_SET}, gray, seed 0 (tools/evaluate.py protocol)",
         "rows": rows,
         "minus_reference": {arm: {str(s): round(psnr(arm, s) - psnr(reference, s), 3) for s in SIGMAS}
                             for arm in ARMS if arm != reference},
+        "other_noises": other,
     }
     print("minus the reference arm (dB):", report["minus_reference"])
-    (RESULTS / "blind_levers.json").write_text(json.dumps(report, indent=2) + "\n")
+    out.write_text(json.dumps(report, indent=2) + "\n")
     plot(rows, args.preset, rows[0]["steps"], RESULTS / "blind_levers.png")
     print("wrote", RESULTS / "blind_levers.json", RESULTS / "blind_levers.png")
 

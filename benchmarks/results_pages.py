@@ -788,6 +788,12 @@ def _blind_levers(src: Sources) -> list[str]:
     lines += ["Against the first arm, dB: " + "; ".join(
         f"`{arm}` " + ", ".join(f"sigma {k}: {signed(v)}" for k, v in diff.items())
         for arm, diff in data["minus_reference"].items()) + ".", ""]
+    other = data.get("other_noises") or {}
+    if other:
+        noises = sorted({noise for values in other.values() for noise in values})
+        lines += ["Other noises, PSNR (dB), for the arms whose run was there to measure:", ""]
+        lines += table(["arm", *(noise_label(n) for n in noises)],
+                       [[f"`{arm}`", *(num(values.get(n)) for n in noises)] for arm, values in other.items()])
     return lines + src.figures("blind_levers.png")
 
 

@@ -154,7 +154,8 @@ RESULTS = {
                           "rows": [{"arm": "reference", "sigma": 25, "psnr": 11.66, "ssim": 0.7, "bm3d_published": 41.01,
                                     **_run(1001, 12.5)},
                                    {"arm": "w", "sigma": 25, "psnr": 11.67, "ssim": 0.7, "bm3d_published": 41.01,
-                                    **_run(1001, 12.6)}], "minus_reference": {"w": {"25": 0.01}}},
+                                    **_run(1001, 12.6)}], "minus_reference": {"w": {"25": 0.01}},
+                          "other_noises": {"w": {"poisson:peak=4": 11.68}}},
     "pipeline_step.json": {"command": "python benchmarks/pipeline.py --step preset-fast", "preset": "preset-fast",
                            "workload": {"network": "net", "model_kwargs": {}, "patch_size": 48, "batch_size": 16,
                                         "degradation": "d", "train_data": "t", "val_data": "v", "val_batches": 8,
@@ -235,6 +236,7 @@ def test_pages_hold_the_measured_and_the_published_numbers(pages_module, synthet
     assert "1193.4" in written["pipeline.md"] and "python benchmarks/pipeline.py --step preset-fast" in written["pipeline.md"]
     assert "python benchmarks/blind_levers.py" in written["recipe.md"] and "+0.01" in written["recipe.md"]
     assert "--set loss_weighting=w" in written["recipe.md"]
+    assert "| arm | Poisson peak 4 |" in written["recipe.md"] and "| `w` | 11.68 |" in written["recipe.md"]
     # figures and result files are linked relative to the page
     assert "](../../benchmarks/results/latency.png)" in written["latency.md"]
     assert "](../../benchmarks/results/dnresnet.json)" in written["dnresnet.md"]
