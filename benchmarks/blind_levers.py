@@ -16,8 +16,8 @@ thread each, so whatever else the machine does slows them alike; they land in ``
 and an interrupted call resumes them.  Each final model is measured on BSD68 at sigma 15 / 25 /
 50 with the ``tools/evaluate.py`` protocol (seed 0; cached in
 ``benchmarks/results/blind_levers_evaluations.json``; an arm whose run is gone reads its cached
-numbers), and at one Poisson and one Poisson-Gaussian level (:data:`OTHER_NOISES`) where its run is there.  Writes ``benchmarks/results/blind_levers.json``
-and ``blind_levers.png``.
+numbers), and at one Poisson and one Poisson-Gaussian level (:data:`OTHER_NOISES`).  Writes
+``benchmarks/results/blind_levers.json`` and ``blind_levers.png``.
 """
 from __future__ import annotations
 
@@ -107,25 +107,25 @@ def main(argv=None):
     for arm in ARMS:
         run = run_dir(arm)
         there = (run / "final.keras").exists()
-        budget = run_budget(run) if there else None
-        key = f"{run.name}@{budget['steps'] if there else args.steps}"
+        key = f"{run.name}@{run_budget(run)['steps'] if there else args.steps}"
+
+        def measured(noise):
+            if there:
+                return evaluate_cached(CACHE, key, str(run.relative_to(ROOT) / "final.keras"), TEST_SET, noise, COLOR)
+            return cached_evaluation(CACHE, key, noise, TEST_SET, COLOR)
+
         for sigma in SIGMAS:
             noise = f"gaussian:sigma={sigma}"
-            if there:
-                result = evaluate_cached(CACHE, key, str(run.relative_to(ROOT) / "final.keras"), TEST_SET, noise,
-                                         COLOR)
-            else:
-                result = cached_evaluation(CACHE, key, noise, TEST_SET, COLOR)
-                if result is None:
-                    raise SystemExit(f"{run}: no final.keras and no cached evaluation; train it (--arms {arm})")
-                budget = {k: earlier[(arm, sigma)][k] for k in ("steps", "minutes")} if (arm, sigma) in earlier \
-                    else {"steps": args.steps, "minutes": None}
+            result = measured(noise)
+            if result is None:
+                raise SystemExit(f"{run}: no final.keras and no cached evaluation; train it (--arms {arm})")
+            kept = earlier.get((arm, sigma), {"steps": args.steps, "minutes": None})
+            budget = run_budget(run) if there else {k: kept[k] for k in ("steps", "minutes")}
             rows.append({"arm": arm, "sigma": sigma, "noise": noise, "psnr": result["psnr"], "ssim": result["ssim"],
                          "bm3d_published": published("BM3D", sigma), **budget})
             print(f"{arm:20s} sigma {sigma:2d}  PSNR {result['psnr']:.3f}  SSIM {result['ssim']:.4f}", flush=True)
         for noise in OTHER_NOISES:
-            result = (evaluate_cached(CACHE, key, str(run.relative_to(ROOT) / "final.keras"), TEST_SET, noise, COLOR)
-                      if there else cached_evaluation(CACHE, key, noise, TEST_SET, COLOR))
+            result = measured(noise)
             if result is not None:
                 other.setdefault(arm, {})[noise] = result["psnr"]
                 print(f"{arm:20s} {noise}  PSNR {result['psnr']:.3f}", flush=True)

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from _bench import RESULTS, ROOT, published, reference, run_budget
+from _bench import RESULTS, ROOT, published, reference, run_budget, total_budget
 
 RECIPES = ("fast", "paper")
 
@@ -72,7 +72,7 @@ def evaluation(file: str, noise: str, run, recipe: str = "fast") -> Callable[[st
         if asked != recipe or not path.exists():
             return None
         result = next(r for r in json.loads(path.read_text())["results"] if r["noise"] == noise)
-        return Value(result["psnr"], round(sum(run_budget(ROOT / r)["minutes"] for r in runs), 1), file)
+        return Value(result["psnr"], total_budget(ROOT / r for r in runs)["minutes"], file)
 
     return find
 
@@ -174,8 +174,8 @@ WHY = {
                               "29.75 dB, 0.96 under CBM3D. Color takes long to learn: a 3-channel DN-ResNet-13 is "
                               "2.2 dB under CBM3D after 26 minutes (shared/design/recipe-baseline.md), and our "
                               "shipped color model beats CBM3D only by reusing the gray model on an opponent "
-                              "transform (docs/results/shipped.md). At sigma 15 and 50 the same network and budget (Adam 5e-4: 1e-3 "
-                              "diverged at sigma 15) give 32.43 and 27.00, 1.09 and 0.38 under CBM3D "
+                              "transform (docs/results/shipped.md). At sigma 15 and 50 the same network and budget "
+                              "(Adam 5e-4: 1e-3 diverged at sigma 15) give 32.43 and 27.00, 1.09 and 0.38 under CBM3D "
                               "(docs/results/idgan.md). The paper's 32 x 64 net and 400,000 steps are days here; a "
                               "4-hour run of this preset is the next measurement."),
     ("idgan.cbm3d", "paper"): ("phase 1 had 1,000 steps (20 minutes) at Adam 1e-4 from the paper's "

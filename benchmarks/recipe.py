@@ -28,8 +28,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from _bench import (RESULTS, ROOT, SAVED_RUNS, SNAPSHOT_CACHE as CACHE, cached_evaluation, chained,
-                    evaluate_cached, save_figure, train_side_by_side)
+from _bench import (RESULTS, ROOT, SAVED_RUNS, SNAPSHOT_CACHE as CACHE, cached_evaluation,
+                    evaluate_cached, run_budget, save_figure, train_side_by_side)
 
 PRESETS = {"paper": "dsdnresnet13-blind", "fast": "dsdnresnet13-blind-fast"}
 RUNS = {recipe: ROOT / "runs" / f"recipe-{recipe}-1core" for recipe in PRESETS}
@@ -112,7 +112,7 @@ def shipped_curve() -> list[dict]:
 
 def restart_curve() -> list[dict]:
     """The warm restart's snapshots, its steps and minutes counted from the end of the shipped run."""
-    (_, before), = chained([SHIPPED_RUN, RESTART_RUN])[1:]
+    before = run_budget(SHIPPED_RUN)
     return [{**p, "step": p["step"] + before["steps"], "minutes": round(p["minutes"] + before["minutes"], 1)}
             for p in curve(RESTART_RUN)]
 
