@@ -6,9 +6,10 @@
   python benchmarks/blind_levers.py --arms reference poisson_mix   # trains and measures these arms only
 
 Every arm is the preset (DS-DN-ResNet-13, fast recipe, blind Gaussian sigma 0-55 by default) with
-the same steps, seed and data, changed only by its overrides (:data:`ARMS`): the loss weighting of
-the patches (``TrainConfig.loss_weighting``, ``kerasdenoise.losses.LOSS_WEIGHTINGS``), the share of
-low noise levels in the blind mix, and larger
+the same training pixels (:func:`arm_steps`), seed and data, changed only by its overrides
+(:data:`ARMS`): the loss and the weighting of the patches in it (``TrainConfig.loss_weighting``,
+``kerasdenoise.losses.LOSS_WEIGHTINGS``), the share of low noise levels in the blind mix, a smaller
+batch (more updates for the same pixels), and larger
 patches for the same pixels per step (fewer of their pixels see the zero padding of the
 convolutions: DS-DN-ResNet-13 sees 27x27 pixels, so 21 % of a 48x48 patch's pixels have all their
 context inside the patch, 53 % of a 96x96 one's).  The arms not yet trained train at the same time, one
@@ -49,12 +50,27 @@ ARMS = {
                   [f"noise={LOW_SIGMA_SPEC}"]),
     "poisson_mix": ("half of the patches with the paper's Poisson / Poisson-Gaussian levels instead",
                     [f"noise={POISSON_MIX_SPEC}"]),
+    "l1": ("L1 (mean absolute error) loss instead of the MSE", ["loss=l1"]),
+    "batch8": ("batch 8: twice the steps for the same pixels", ["batch_size=8"]),
+    "batch4": ("batch 4: four times the steps for the same pixels", ["batch_size=4"]),
+    "l1_batch8": ("the L1 loss and batch 8 together", ["loss=l1", "batch_size=8"]),
 }
 SIGMAS = (15, 25, 50)
 # measured beside the Gaussian levels where an arm's run is there (what the Poisson mix buys)
 OTHER_NOISES = ("poisson:peak=4", "poisson-gaussian:sigma=6,peak=60")
 TEST_SET, COLOR = "BSD68", "gray"
 CACHE = RESULTS / "blind_levers_evaluations.json"
+
+
+def arm_steps(arm: str, preset: str, steps: int) -> int:
+    """The steps that give ``arm`` the pixels of ``steps`` steps of ``preset``: every arm sees as
+    many training pixels, whatever its patch and batch sizes."""
+    from kerasdenoise.training import configs
+
+    config = configs.get_preset(preset)
+    fields = dict(o.split("=", 1) for o in ARMS[arm][1])
+    patch, batch = int(fields.get("patch_size", config.patch_size)), int(fields.get("batch_size", config.batch_size))
+    return round(steps * config.patch_size ** 2 * config.batch_size / (patch ** 2 * batch))
 
 
 def run_dir(arm: str) -> Path:
@@ -67,18 +83,18 @@ def plot(rows, preset, steps, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.8, 3.9))
+    fig, ax = plt.subplots(figsize=(9.5, 4.2))
     width = 0.8 / len(ARMS)
     for k, arm in enumerate(ARMS):
         values = [next(r["psnr"] - r["bm3d_published"] for r in rows if r["arm"] == arm and r["sigma"] == sigma)
                   for sigma in SIGMAS]
         bars = ax.bar([i + (k - (len(ARMS) - 1) / 2) * width for i in range(len(SIGMAS))], values, width, label=arm)
-        ax.bar_label(bars, fmt="%+.2f", fontsize=7)
+        ax.bar_label(bars, fmt="%+.2f", fontsize=6, rotation=90, padding=2)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(range(len(SIGMAS)), [f"sigma {s}" for s in SIGMAS])
     ax.set_ylabel("PSNR minus BM3D (published), dB")
-    ax.set_title(f"{preset}, {steps} steps per arm, one thread each; BSD68", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_title(f"{preset}, the pixels of {steps} steps of batch 16 per arm, one thread each; BSD68", fontsize=9)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     save_figure(fig, path, dpi=120)
 
 
@@ -94,11 +110,13 @@ def main(argv=None):
         config = run_dir(arm) / "config.json"
         if config.exists():
             saved = json.loads(config.read_text())
-            if (saved.get("name"), saved.get("steps")) != (args.preset, args.steps):
+            steps = arm_steps(arm, args.preset, args.steps)
+            if (saved.get("name"), saved.get("steps")) != (args.preset, steps):
                 raise SystemExit(f"{run_dir(arm)} holds {saved.get('name')} at {saved.get('steps')} steps, not "
-                                 f"{args.preset} at {args.steps}: move it away first")
+                                 f"{args.preset} at {steps}: move it away first")
     if not args.no_train:
-        train_side_by_side({arm: (args.preset, run_dir(arm), [f"steps={args.steps}", *ARMS[arm][1]])
+        train_side_by_side({arm: (args.preset, run_dir(arm),
+                                  [f"steps={arm_steps(arm, args.preset, args.steps)}", *ARMS[arm][1]])
                             for arm in args.arms})
     out = RESULTS / "blind_levers.json"
     # an arm whose run is gone keeps the budget its earlier measurement recorded
@@ -107,7 +125,7 @@ def main(argv=None):
     for arm in ARMS:
         run = run_dir(arm)
         there = (run / "final.keras").exists()
-        key = f"{run.name}@{run_budget(run)['steps'] if there else args.steps}"
+        key = f"{run.name}@{run_budget(run)['steps'] if there else arm_steps(arm, args.preset, args.steps)}"
 
         def measured(noise):
             if there:
@@ -119,7 +137,7 @@ def main(argv=None):
             result = measured(noise)
             if result is None:
                 raise SystemExit(f"{run}: no final.keras and no cached evaluation; train it (--arms {arm})")
-            kept = earlier.get((arm, sigma), {"steps": args.steps, "minutes": None})
+            kept = earlier.get((arm, sigma), {"steps": arm_steps(arm, args.preset, args.steps), "minutes": None})
             budget = run_budget(run) if there else {k: kept[k] for k in ("steps", "minutes")}
             rows.append({"arm": arm, "sigma": sigma, "noise": noise, "psnr": result["psnr"], "ssim": result["ssim"],
                          "bm3d_published": published("BM3D", sigma), **budget})
@@ -139,8 +157,8 @@ def main(argv=None):
         "preset": args.preset,
         "conditions": ("one thread per arm on the 2-core CPU; the arms trained by one call run at the same time "
                        "(reference, inverse_noise_rms and patch96 together; low_sigma later, with no other arm; "
-                       "reference again with poisson_mix, the first runs being gone), so compare the PSNRs, taken "
-                       "at equal steps, not the minutes"),
+                       "reference again with poisson_mix, the first runs being gone; l1 and batch8 together, then batch4 and l1_batch8), so "
+                       "compare the PSNRs, taken at equal training pixels, not the minutes"),
         "arms": {arm: {"what": what, "overrides": overrides} for arm, (what, overrides) in ARMS.items()},
         "test": f"{TEST_SET}, gray, seed 0 (tools/evaluate.py protocol)",
         "rows": rows,

@@ -420,6 +420,20 @@ DS_4H = _add(SHIPPED_DS_FAST.replace(
     steps=DS_4H_STEPS, steps_per_epoch=1000, snapshot_every=5000, seed=6,
 ))
 
+# The gray DS model's 4-hour run again at batch 8: twice the updates for the same pixels.  At 5,000
+# steps' pixels, batch 8 measured +0.22 / +0.13 / +0.19 dB at sigma 15 / 25 / 50 over batch 16 (batch 4
+# +0.25 / +0.19 / +0.25 but 8 % slower a pixel; the L1 loss +0.07 / +0.05 / +0.20, with batch 8 it cost
+# 0.10 at sigma 15: benchmarks/results/blind_levers.json).  A step costs ~0.044 s here (0.42 of batch
+# 16's), so 270,000 steps (1.2 times the 110,000-step run's pixels) take ~3.3 hours.
+DS_4H_BATCH8_STEPS = 270_000
+_add(DS_4H.replace(
+    name="dsdnresnet13-blind-fast-4h-batch8",
+    description=(f"DS-DN-ResNet-13 trained in one shot, blind Gaussian sigma 0-55 (more weight below 25), "
+                 f"Y of Train400+CBSD432, {DS_4H_BATCH8_STEPS} steps of batch 8 (~3.3 hours here), patch seed 9."
+                 + FAST_NOTE.replace("batch 16", "batch 8")),
+    batch_size=8, steps=DS_4H_BATCH8_STEPS, steps_per_epoch=2000, snapshot_every=10_000, seed=9,
+))
+
 # The gray DN-ResNet-13 in one run of at most 4 hours, as the DS model's: a step costs ~0.15 s here
 # (2.3 times the DS model's multiply-adds; measured 148 minutes for the whole run), leaving room for
 # a busy machine; one warm-up + cosine over the whole run, a snapshot every 5,000 steps (the 90-minute
