@@ -68,9 +68,8 @@ def arm_steps(arm: str, preset: str, steps: int) -> int:
     from kerasdenoise.training import configs
 
     config = configs.get_preset(preset)
-    fields = dict(o.split("=", 1) for o in ARMS[arm][1])
-    patch, batch = int(fields.get("patch_size", config.patch_size)), int(fields.get("batch_size", config.batch_size))
-    return round(steps * config.patch_size ** 2 * config.batch_size / (patch ** 2 * batch))
+    changed = configs.apply_overrides(config, ARMS[arm][1])
+    return round(steps * config.patch_size ** 2 * config.batch_size / (changed.patch_size ** 2 * changed.batch_size))
 
 
 def run_dir(arm: str) -> Path:
