@@ -33,7 +33,7 @@ from _bench import (
 )
 
 from kerasdenoise.training.presets.dnresnet import (
-    BLIND_GAUSSIAN_SPEC, LOW_SIGMA_SPEC, PG_SIGMAS, POISSON_PEAKS, poisson_gaussian_spec, poisson_spec,
+    BLIND_GAUSSIAN_SPEC, DN_4H_FINAL, LOW_SIGMA_SPEC, PG_SIGMAS, POISSON_PEAKS, poisson_gaussian_spec, poisson_spec,
 )
 
 # half of the patches from the blind Gaussian mix, half from the paper's 12 Poisson and
@@ -54,6 +54,9 @@ ARMS = {
     "batch8": ("batch 8: twice the steps for the same pixels", ["batch_size=8"]),
     "batch4": ("batch 4: four times the steps for the same pixels", ["batch_size=4"]),
     "l1_batch8": ("the L1 loss and batch 8 together", ["loss=l1", "batch_size=8"]),
+    "distill": ("distilled from the shipped DN-ResNet-13: half of each target its output",
+                ["procedure=distill", f"procedure_options.teacher={DN_4H_FINAL}",
+                 "procedure_options.weight=0.5"]),
 }
 SIGMAS = (15, 25, 50)
 # measured beside the Gaussian levels where an arm's run is there (what the Poisson mix buys)
@@ -156,7 +159,7 @@ def main(argv=None):
         "preset": args.preset,
         "conditions": ("one thread per arm on the 2-core CPU; the arms trained by one call run at the same time "
                        "(reference, inverse_noise_rms and patch96 together; low_sigma later, with no other arm; "
-                       "reference again with poisson_mix, the first runs being gone; l1 and batch8 together, then batch4 and l1_batch8), so "
+                       "reference again with poisson_mix, the first runs being gone; l1 and batch8 together, then batch4 and l1_batch8; distill alone), so "
                        "compare the PSNRs, taken at equal training pixels, not the minutes"),
         "arms": {arm: {"what": what, "overrides": overrides} for arm, (what, overrides) in ARMS.items()},
         "test": f"{TEST_SET}, gray, seed 0 (tools/evaluate.py protocol)",

@@ -25,6 +25,7 @@ PROCEDURES = {
     "gan": ("idgan-cpu-s25", {"steps": 4}),
     "cascade": ("dnresnet-cascade-blind-cpu", {}),
     "evolution": ("dsdnresnet-evolve-blind-cpu", {}),
+    "distill": ("dsdnresnet13-blind-fast-distill", {}),
 }
 STEPS = 3
 
@@ -38,12 +39,16 @@ def tiny_config(procedure: str, root: Path, steps: int = STEPS):
     from test_presets_smoke import shrink
 
     preset, changes = PROCEDURES[procedure]
-    files = {"root": root, "images": root / "images", "dnresnet": root / "dnresnet.keras"}
+    files = {"root": root, "images": root / "images", "dnresnet": root / "dnresnet.keras",
+             "luma": root / "teacher.keras"}
     if not files["images"].exists():
         write_images(files["images"], n=2)
     if procedure == "evolution" and not files["dnresnet"].exists():
         keras.utils.set_random_seed(0)
         models.build("dnresnet", blocks=1, base_padding="valid").save(files["dnresnet"])
+    if procedure == "distill" and not files["luma"].exists():  # the teacher
+        keras.utils.set_random_seed(1)
+        models.build("dnresnet", blocks=1, base_padding="same").save(files["luma"])
     config = shrink(configs.get_preset(preset), files)
     # SGD: an update proportional to the gradient, so a wrong loss scale or clip shows (Adam's
     # first steps are nearly sign(gradient), blind to scale and sensitive to round-off)

@@ -34,11 +34,11 @@ def _python(*args, env=None, timeout=600):
 @pytest.fixture(scope="module")
 def mirrored_vs_one_device(tmp_path_factory):
     root = tmp_path_factory.mktemp("mirrored")
-    result = _python("compare", root, "plain", "joint", "gan", "cascade", "evolution")
+    result = _python("compare", root, "plain", "joint", "gan", "cascade", "evolution", "distill")
     return root, json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("procedure", ["plain", "joint", "gan", "evolution"])
+@pytest.mark.parametrize("procedure", ["plain", "joint", "gan", "evolution", "distill"])
 def test_mirrored_on_two_devices_gives_the_one_device_weights(procedure, mirrored_vs_one_device):
     _, differences = mirrored_vs_one_device
     assert differences[procedure] < TOLERANCE, differences

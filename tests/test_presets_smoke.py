@@ -107,6 +107,8 @@ def _shrink_options(config, files: dict) -> dict:
         options["content_weights"] = None
     elif config.procedure == "joint_loss":
         options["weights"] = None
+    elif config.procedure == "distill":
+        options["teacher"] = str(files["luma"])
     return options
 
 

@@ -5,7 +5,8 @@ A *procedure* is what a config's ``procedure`` field names, with its options in
 ``joint_loss`` (pixel + VGG perceptual loss, ResUNet paper), ``joint_classifier_loss`` (the
 gated conv-deconv paper's classifier-feature loss), ``idgan_two_phase`` (IDResNet with the MSE,
 then IDGAN: its phases ``idresnet_mse`` and ``idgan`` are procedures too), ``cascade``
-(DN-ResNet grown block by block) and ``evolution`` (DN-ResNet -> DS-DN-ResNet).
+(DN-ResNet grown block by block), ``evolution`` (DN-ResNet -> DS-DN-ResNet) and ``distill``
+(towards a blend of the clean patch and a trained teacher's output).
 
 Each procedure declares its options as a frozen dataclass (a subclass of :class:`Options`:
 field names = the ``procedure_options`` keys it understands, defaults = the papers' settings).
@@ -59,6 +60,7 @@ PROCEDURES = {
     "cascade": "kerasdenoise.training.cascade:cascade_driver",
     "evolution": "kerasdenoise.training.evolution:evolution_driver",
     "idgan_two_phase": "kerasdenoise.training.gan:idgan_two_phase",
+    "distill": "kerasdenoise.training.distill:distill_trainer",
 }
 #: The staged procedures: they run ``runner.train`` once per stage / phase.
 STAGED = frozenset({"cascade", "evolution", "idgan_two_phase"})

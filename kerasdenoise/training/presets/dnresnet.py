@@ -424,7 +424,8 @@ DS_4H = _add(SHIPPED_DS_FAST.replace(
 # steps' pixels, batch 8 measured +0.22 / +0.13 / +0.19 dB at sigma 15 / 25 / 50 over batch 16 (batch 4
 # +0.25 / +0.19 / +0.25 but 8 % slower a pixel; the L1 loss +0.07 / +0.05 / +0.20, with batch 8 it cost
 # 0.10 at sigma 15: benchmarks/results/blind_levers.json).  A step costs ~0.044 s here (0.42 of batch
-# 16's), so 270,000 steps (1.2 times the 110,000-step run's pixels) take ~3.3 hours.
+# 16's), so 270,000 steps (1.2 times the 110,000-step run's pixels) take ~3.3 hours.  Measured: 194.5
+# minutes, BSD68 30.97 / 28.54 / 25.61, as the batch-16 run (30.95 / 28.54 / 25.58): the gain did not last.
 DS_4H_BATCH8_STEPS = 270_000
 _add(DS_4H.replace(
     name="dsdnresnet13-blind-fast-4h-batch8",
@@ -432,6 +433,19 @@ _add(DS_4H.replace(
                  f"Y of Train400+CBSD432, {DS_4H_BATCH8_STEPS} steps of batch 8 (~3.3 hours here), patch seed 9."
                  + FAST_NOTE.replace("batch 16", "batch 8")),
     batch_size=8, steps=DS_4H_BATCH8_STEPS, steps_per_epoch=2000, snapshot_every=10_000, seed=9,
+))
+
+# DS-DN-ResNet-13 distilled from the shipped DN-ResNet-13 (BSD68 31.22 / 28.79 / 25.85): half of each
+# target is the teacher's output.  At 5,000 steps it measured +0.07 / +0.03 / +0.05 dB at sigma 15 / 25 / 50
+# over plain training, for ~1.3-1.6 times the minutes (the teacher's forward pass; blind_levers.json):
+# too little for a 4-hour run.
+DN_4H_FINAL = "benchmarks/saved_runs/dnresnet13-blind-fast-4h/final.keras"
+_add(SHIPPED_DS_FAST.replace(
+    name="dsdnresnet13-blind-fast-distill",
+    description=("DS-DN-ResNet-13 trained in one shot towards a blend of the clean patch and the shipped "
+                 "DN-ResNet-13's output, blind Gaussian sigma 0-55 (more weight below 25), Y of "
+                 "Train400+CBSD432." + FAST_NOTE),
+    procedure="distill", procedure_options={"teacher": DN_4H_FINAL, "weight": 0.5},
 ))
 
 # The gray DN-ResNet-13 in one run of at most 4 hours, as the DS model's: a step costs ~0.15 s here
