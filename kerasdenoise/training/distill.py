@@ -17,16 +17,11 @@ import tensorflow as tf
 from kerasdenoise.losses import get_loss
 from kerasdenoise.metrics import PSNRMetric
 from kerasdenoise.training.distribute import scale_for_replicas
-from kerasdenoise.training.trainers import (
-    Options,
-    Unsaved,
-    make_optimizer,
-    register_procedure,
-    uses_options,
-)
+from kerasdenoise.training import trainers
+from kerasdenoise.training.trainers import Options, OwnLossTrainer, Unsaved, uses_options
 
 
-class DistilledDenoiser(keras.Model):
+class DistilledDenoiser(OwnLossTrainer):
     """``DistilledDenoiser(denoiser, teacher, weight, pixel_loss)``: ``train_step`` minimizes
     ``pixel_loss(clean + weight * (teacher(degraded) - clean), denoiser(degraded))``.
 
@@ -37,12 +32,11 @@ class DistilledDenoiser(keras.Model):
 
     def __init__(self, denoiser: keras.Model, teacher: keras.Model, weight: float = 0.5,
                  pixel_loss=None, name: str = "distilled_denoiser"):
-        super().__init__(name=name)
+        super().__init__(denoiser, name=name)
         if not 0.0 <= float(weight) <= 1.0:
             raise ValueError(f"distill: weight must be in [0, 1] (the teacher's share of the "
                              f"target), got {weight!r}")
         teacher.trainable = False
-        self.denoiser = denoiser
         self._teacher = Unsaved(teacher)
         self._pixel_loss = Unsaved(pixel_loss or get_loss("mse"))
         self.weight = float(weight)
@@ -53,19 +47,6 @@ class DistilledDenoiser(keras.Model):
     @property
     def metrics(self):
         return [self.loss_tracker, self.psnr_tracker]
-
-    def call(self, inputs, training=False):
-        return self.denoiser(inputs, training=training)
-
-    def compile(self, optimizer="adam", **kwargs):
-        if "loss" in kwargs:
-            raise ValueError("DistilledDenoiser computes its own loss; compile(optimizer) only")
-        super().compile(optimizer=optimizer, **kwargs)
-        self.build_optimizer_state()
-
-    def build_optimizer_state(self):
-        if self.optimizer is not None and not self.optimizer.built:
-            self.optimizer.build(self.denoiser.trainable_variables)
 
     def target(self, degraded, clean):
         """The blended target ``clean + weight * (teacher(degraded) - clean)``."""
@@ -110,20 +91,17 @@ class DistillOptions(Options):
     weight: float = 0.5
 
 
-@register_procedure("distill")
+@trainers.register_procedure("distill")
 @uses_options(DistillOptions)
 def distill_trainer(config, network, options: DistillOptions):
     """``DistilledDenoiser(network, load(teacher), weight, get_loss(config.loss, ...))``
-    compiled with the config's optimizer.  Per-patch loss weights are refused (the target is
-    already a blend)."""
+    compiled with the config's optimizer (per-patch loss weights are refused by the runner, as
+    for every procedure that computes its own loss)."""
     from kerasdenoise.runtime import load_keras_model
 
     if not options.teacher:
         raise ValueError("training procedure 'distill' needs procedure_options teacher=<path of a "
                          "trained .keras denoiser>")
-    if config.loss_weighting != "uniform":
-        raise ValueError(f"training procedure 'distill' takes loss_weighting='uniform', got "
-                         f"{config.loss_weighting!r}")
     teacher = load_keras_model(options.teacher)
     have, want = teacher.input_shape[-1], network.input_shape[-1]
     if have != want:
@@ -131,5 +109,5 @@ def distill_trainer(config, network, options: DistillOptions):
                          f"network {want}")
     trainable = DistilledDenoiser(network, teacher, weight=options.weight,
                                   pixel_loss=get_loss(config.loss, **config.loss_kwargs))
-    trainable.compile(optimizer=make_optimizer(config))
+    trainable.compile(optimizer=trainers.make_optimizer(config))
     return trainable

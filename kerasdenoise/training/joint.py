@@ -27,6 +27,7 @@ from kerasdenoise.metrics import PSNRMetric
 from kerasdenoise.training.distribute import scale_for_replicas
 from kerasdenoise.training.trainers import (
     Options,
+    OwnLossTrainer,
     Unsaved,
     make_optimizer,
     register_procedure,
@@ -37,7 +38,7 @@ from kerasdenoise.training.trainers import (
 PAPER_LAMBDA_MSE = 100.0
 
 
-class JointLossDenoiser(keras.Model):
+class JointLossDenoiser(OwnLossTrainer):
     """A denoiser trained with ``lambda_mse * pixel_loss + feature_weight * feature_loss``.
 
     ``JointLossDenoiser(denoiser, feature_loss, lambda_mse=100, feature_weight=1)``;
@@ -61,7 +62,7 @@ class JointLossDenoiser(keras.Model):
                  feature_weight: float = 1.0, feature_name: str = "perceptual",
                  pixel_loss=mean_squared_error, pixel_name: str = "mse",
                  name: str = "joint_loss_denoiser"):
-        super().__init__(name=name)
+        super().__init__(denoiser, name=name)
         if not callable(feature_loss):
             raise ValueError(
                 f"feature_loss must be a callable feature_loss(clean, restored), got {feature_loss!r}"
@@ -75,7 +76,6 @@ class JointLossDenoiser(keras.Model):
                 f"metric names pixel_name={pixel_name!r} and feature_name={feature_name!r} must "
                 "differ from each other and from 'loss' and 'psnr'"
             )
-        self.denoiser = denoiser
         self._feature_loss = Unsaved(feature_loss)
         self._pixel_loss = Unsaved(pixel_loss)
         self.lambda_mse = float(lambda_mse)
@@ -97,20 +97,6 @@ class JointLossDenoiser(keras.Model):
     @property
     def metrics(self):
         return [self.loss_tracker, self.pixel_tracker, self.feature_tracker, self.psnr_tracker]
-
-    def call(self, inputs, training=False):
-        return self.denoiser(inputs, training=training)
-
-    def compile(self, optimizer="adam", **kwargs):
-        if "loss" in kwargs:
-            raise ValueError("JointLossDenoiser computes its own loss; compile(optimizer) only")
-        super().compile(optimizer=optimizer, **kwargs)
-        self.build_optimizer_state()
-
-    def build_optimizer_state(self):
-        """Create the optimizer's variables for the denoiser (before ``load_weights``)."""
-        if self.optimizer is not None and not self.optimizer.built:
-            self.optimizer.build(self.denoiser.trainable_variables)
 
     def joint_loss(self, clean, restored):
         """``(loss, pixel, feature)`` for a batch; ``restored`` is the denoiser's output."""

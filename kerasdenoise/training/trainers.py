@@ -182,6 +182,31 @@ class Unsaved:
         return per_replica_mean(self.fn, self.fn(*args))
 
 
+class OwnLossTrainer(keras.Model):
+    """The base of the trainables whose ``train_step`` computes its own loss around one network,
+    ``.denoiser``: ``call`` forwards to it, ``compile(optimizer)`` takes no loss, and the
+    optimizer's variables are those of the denoiser (:meth:`build_optimizer_state`, before
+    ``load_weights``)."""
+
+    def __init__(self, denoiser: keras.Model, name: str):
+        super().__init__(name=name)
+        self.denoiser = denoiser
+
+    def call(self, inputs, training=False):
+        return self.denoiser(inputs, training=training)
+
+    def compile(self, optimizer="adam", **kwargs):
+        if "loss" in kwargs:
+            raise ValueError(f"{type(self).__name__} computes its own loss; compile(optimizer) only")
+        super().compile(optimizer=optimizer, **kwargs)
+        self.build_optimizer_state()
+
+    def build_optimizer_state(self):
+        """Create the optimizer's variables for the denoiser (before ``load_weights``)."""
+        if self.optimizer is not None and not self.optimizer.built:
+            self.optimizer.build(self.denoiser.trainable_variables)
+
+
 # --------------------------------------------------------------------------------------------
 # The plain procedure and the helpers every procedure uses
 
