@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from kerasdenoise.losses import get_loss
 from kerasdenoise.metrics import PSNRMetric
-from kerasdenoise.training.distribute import scale_for_replicas
 from kerasdenoise.training import trainers
+from kerasdenoise.training.distribute import scale_for_replicas
 from kerasdenoise.training.trainers import Options, OwnLossTrainer, Unsaved, uses_options
 
 
