@@ -32,6 +32,8 @@ from _bench import (
     reference, relative, run_budget, total_budget,
 )
 
+from kerasdenoise.training.presets.dnresnet import DN_4H_FINAL
+
 EXPORTED = ROOT / "exported_models"
 CACHE = RESULTS / "shipped_evaluations.json"
 REFERENCE = reference()
@@ -65,7 +67,7 @@ class Shipped:
 
 
 # the 4-hour gray DN-ResNet-13 is the color model's frozen, then fine-tuned, luminance network
-DN_4H = "benchmarks/saved_runs/dnresnet13-blind-fast-4h"
+DN_4H = str(Path(DN_4H_FINAL).parent)
 COLOR_4H = "benchmarks/saved_runs/color-opponent-blind-fast-4h"
 # The color model's int8 file keeps in float32: the fixed color transforms, concatenations and
 # residual additions (their outputs span the image range; no compute to speak of), the layers that

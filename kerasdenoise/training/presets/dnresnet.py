@@ -437,8 +437,8 @@ _add(DS_4H.replace(
 
 # DS-DN-ResNet-13 distilled from the shipped DN-ResNet-13 (BSD68 31.22 / 28.79 / 25.85): half of each
 # target is the teacher's output.  At 5,000 steps it measured +0.07 / +0.03 / +0.05 dB at sigma 15 / 25 / 50
-# over plain training, for ~1.3-1.6 times the minutes (the teacher's forward pass; blind_levers.json):
-# too little for a 4-hour run.
+# over plain training, in 16.5 minutes alone on one thread against the reference's 12.5 beside another
+# arm (the teacher's forward pass; blind_levers.json): too little for a 4-hour run.
 DN_4H_FINAL = "benchmarks/saved_runs/dnresnet13-blind-fast-4h/final.keras"
 _add(SHIPPED_DS_FAST.replace(
     name="dsdnresnet13-blind-fast-distill",
